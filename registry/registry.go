@@ -4,6 +4,10 @@
 package registry
 
 import (
+	"cmp"
+	"fmt"
+	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/qingliu/qingliu/domain"
@@ -62,9 +66,60 @@ type HJ212Identity struct {
 	CRCMode string
 }
 
+// String describes the identity without its password, so that %v and %+v
+// never print the secret.
+func (h HJ212Identity) String() string {
+	return fmt.Sprintf("{MN:%s Password:[redacted] CRCMode:%s}", h.MN, h.CRCMode)
+}
+
+// GoString is String for %#v.
+func (h HJ212Identity) GoString() string { return h.String() }
+
+// LogValue keeps the password out of slog output.
+func (h HJ212Identity) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("mn", h.MN), slog.String("crc_mode", h.CRCMode))
+}
+
 // Interval returns the expected reporting interval of parameter p, or 0 when
 // the station does not report p.
 func (s *Station) Interval(p string) time.Duration { return s.Params[p] }
+
+// Reports reports whether the station is configured to report parameter p.
+func (s *Station) Reports(p string) bool {
+	_, ok := s.Params[p]
+	return ok
+}
+
+// DeviceUnit returns the unit in which the station's devices send p over
+// JSON, SenML, NB-IoT push or CoAP: the station's override, else the
+// canonical unit. It is empty for a parameter unknown to the catalogue.
+func (s *Station) DeviceUnit(p string) string {
+	if u, ok := s.Units[p]; ok {
+		return u
+	}
+	if cp, ok := paramRef(p); ok {
+		return cp.Unit
+	}
+	return ""
+}
+
+// HJ212Unit returns the unit in which p arrives in this station's HJ 212
+// frames: the station's override wins, else the HJ 212 default unit of the
+// code (mg/m³ for SO2 and NO2, µg/L for most metals), else the canonical
+// unit. It is empty for a parameter unknown to the catalogue.
+func (s *Station) HJ212Unit(p string) string {
+	if u, ok := s.Units[p]; ok {
+		return u
+	}
+	cp, ok := paramRef(p)
+	switch {
+	case !ok:
+		return ""
+	case cp.HJ212Unit != "":
+		return cp.HJ212Unit
+	}
+	return cp.Unit
+}
 
 // River is an ordered chain of sections from upstream to downstream.
 type River struct {
@@ -73,6 +128,8 @@ type River struct {
 	// CrossBorder is true for rivers that cross the Guangzhou–Qingyuan border.
 	CrossBorder bool
 	Sections    []Section
+	// Note records what is unconfirmed about the chain.
+	Note string
 }
 
 // Section is one station on a river chain.
@@ -90,6 +147,8 @@ type Section struct {
 	JoinsRiver string
 	JoinsAt    string
 	JoinTravel time.Duration
+	// Note records what is unconfirmed about this section's place in the chain.
+	Note string
 }
 
 // Hop is a downstream section reached from a start section.
@@ -98,4 +157,118 @@ type Hop struct {
 	River   string
 	ETA     time.Duration // cumulative travel time from the start section
 	Intake  bool
+}
+
+// Registry is the compiled station registry. It is immutable and safe for
+// concurrent use. The *Station and *River values it returns are shared:
+// callers must not modify them or the maps and slices inside them.
+type Registry struct {
+	stations   []*Station // sorted by ID
+	byID       map[string]*Station
+	byMN       map[string]*Station
+	rivers     []*River
+	riverOf    map[string]chainPos
+	downstream map[string][]Hop
+}
+
+type chainPos struct {
+	river   *River
+	section int
+}
+
+func newRegistry(byID map[string]*Station, rivers []*River) *Registry {
+	r := &Registry{
+		byID:       byID,
+		byMN:       make(map[string]*Station),
+		rivers:     rivers,
+		riverOf:    make(map[string]chainPos),
+		downstream: make(map[string][]Hop),
+	}
+	for _, st := range byID {
+		r.stations = append(r.stations, st)
+		if st.HJ212 != nil {
+			r.byMN[st.HJ212.MN] = st
+		}
+	}
+	slices.SortFunc(r.stations, func(a, b *Station) int { return cmp.Compare(a.ID, b.ID) })
+	byName := make(map[string]*River, len(rivers))
+	for _, rv := range rivers {
+		byName[rv.Name] = rv
+		for i, s := range rv.Sections {
+			r.riverOf[s.Station] = chainPos{rv, i}
+		}
+	}
+	for id := range r.riverOf {
+		r.downstream[id] = walkDownstream(r.riverOf[id], r.riverOf, byName)
+	}
+	return r
+}
+
+// walkDownstream lists the sections below start: the rest of its chain, then
+// through each confluence into the receiving river from the section joined.
+// Compile has rejected cycles; the visited set only guards the walk.
+func walkDownstream(start chainPos, pos map[string]chainPos, byName map[string]*River) []Hop {
+	var hops []Hop
+	var eta time.Duration
+	rv, i := start.river, start.section
+	visited := map[*River]bool{}
+	for !visited[rv] {
+		visited[rv] = true
+		for ; i < len(rv.Sections)-1; i++ {
+			eta += rv.Sections[i].TravelToNext
+			next := rv.Sections[i+1]
+			hops = append(hops, Hop{Station: next.Station, River: rv.Name, ETA: eta, Intake: next.Intake})
+		}
+		last := rv.Sections[len(rv.Sections)-1]
+		into, ok := byName[last.JoinsRiver]
+		if last.JoinsRiver == "" || !ok {
+			break
+		}
+		at, ok := pos[last.JoinsAt]
+		if !ok || at.river != into {
+			break
+		}
+		eta += last.JoinTravel
+		joined := into.Sections[at.section]
+		hops = append(hops, Hop{Station: joined.Station, River: into.Name, ETA: eta, Intake: joined.Intake})
+		rv, i = into, at.section
+	}
+	return hops
+}
+
+// Station returns the station with the given id.
+func (r *Registry) Station(id string) (*Station, bool) {
+	st, ok := r.byID[id]
+	return st, ok
+}
+
+// Stations returns every station sorted by ID. The slice is the caller's.
+func (r *Registry) Stations() []*Station { return slices.Clone(r.stations) }
+
+// ByMN returns the station whose HJ 212 datalogger has the given MN.
+func (r *Registry) ByMN(mn string) (*Station, bool) {
+	st, ok := r.byMN[mn]
+	return st, ok
+}
+
+// Rivers returns the river chains in file order. The slice is the caller's.
+func (r *Registry) Rivers() []*River { return slices.Clone(r.rivers) }
+
+// RiverOf returns the chain a water station is on and its index in
+// River.Sections; ok is false for stations on no chain.
+func (r *Registry) RiverOf(station string) (river *River, index int, ok bool) {
+	p, ok := r.riverOf[station]
+	if !ok {
+		return nil, 0, false
+	}
+	return p.river, p.section, true
+}
+
+// Downstream returns the sections downstream of station in flow order, with
+// the cumulative travel time from station, following confluences into the
+// receiving river (a tributary's hops continue down the main river). It is
+// empty for the last section of a main river and for stations on no chain.
+// The slice is the caller's.
+func (r *Registry) Downstream(station string) []Hop {
+	return slices.Clone(r.downstream[station])
 }

@@ -36,6 +36,10 @@ func newRootCmd() *cobra.Command {
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return badInput(err) })
 	root.AddCommand(
+		newUpCmd(),
+		newIngestCmd(),
+		newWriterCmd(),
+		newCheckCmd(),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",

@@ -1,0 +1,316 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"github.com/qingliu/qingliu/ingest"
+	"github.com/qingliu/qingliu/internal/admin"
+	"github.com/qingliu/qingliu/internal/broker"
+	"github.com/qingliu/qingliu/internal/bus"
+	"github.com/qingliu/qingliu/internal/config"
+	"github.com/qingliu/qingliu/registry"
+	"github.com/qingliu/qingliu/writer"
+)
+
+const defaultConfig = "configs/qingliu.yaml"
+
+// env is what every stage command builds first: config, logger, registry,
+// metrics registry and the admin server.
+type env struct {
+	cfg   *config.Config
+	log   *slog.Logger
+	reg   *registry.Registry
+	prom  *prometheus.Registry
+	admin *admin.Server
+}
+
+func loadEnv(cfgPath string) (*env, error) {
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		return nil, badInput(fmt.Errorf("config:\n%w", err))
+	}
+	log := newLogger(os.Stderr, cfg.Log.Level, cfg.Log.Format)
+	reg, err := registry.Load(cfg.Path(cfg.Files.Stations))
+	if err != nil {
+		return nil, badInput(fmt.Errorf("station registry:\n%w", err))
+	}
+	prom := prometheus.NewRegistry()
+	prom.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	adm := admin.New(cfg.HTTP.Listen, prom, log.With("component", "http"))
+	if err := adm.Listen(); err != nil {
+		return nil, err
+	}
+	return &env{cfg: cfg, log: log, reg: reg, prom: prom, admin: adm}, nil
+}
+
+func streamsConfig(c *config.Config) bus.Config {
+	return bus.Config{
+		Replicas:        c.NATS.Streams.Replicas,
+		ReadingsMaxAge:  c.NATS.Streams.ReadingsMaxAge.D(),
+		DuplicateWindow: c.NATS.Streams.DuplicateWindow.D(),
+		MaxBytes:        c.NATS.Streams.MaxBytes,
+	}
+}
+
+func newUpCmd() *cobra.Command {
+	var cfgPath string
+	var withSim bool
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Run every stage in one process on an embedded NATS server (JetStream + MQTT)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runUp(cmd.Context(), cfgPath, withSim)
+		},
+	}
+	cmd.Flags().StringVarP(&cfgPath, "config", "c", defaultConfig, "main configuration file")
+	cmd.Flags().BoolVar(&withSim, "sim", false, "also run the station simulator against the embedded broker")
+	return cmd
+}
+
+func runUp(ctx context.Context, cfgPath string, withSim bool) error {
+	e, err := loadEnv(cfgPath)
+	if err != nil {
+		return err
+	}
+	cfg, log := e.cfg, e.log
+	if cfg.NATS.URL != "" {
+		return badInputf("%s: nats.url is set; `qingliu up` runs the embedded server — use `qingliu ingest` and `qingliu writer` against an external NATS", cfgPath)
+	}
+	srv, err := broker.Start(broker.Config{
+		Listen:            cfg.NATS.Embedded.Listen,
+		MQTTListen:        cfg.NATS.Embedded.MQTTListen,
+		StoreDir:          cfg.Path(cfg.NATS.Embedded.StoreDir),
+		MQTTMaxAckPending: uint16(cfg.NATS.Embedded.MQTTMaxAckPending),
+		MaxPayload:        int32(max(cfg.Ingest.MaxPayload*2, 1<<20)),
+	}, log.With("component", "nats"))
+	if err != nil {
+		return err
+	}
+	defer srv.Shutdown()
+	log.Info("embedded nats started", "component", "nats", "client_url", srv.ClientURL(), "mqtt", srv.MQTTAddr(), "store_dir", cfg.Path(cfg.NATS.Embedded.StoreDir))
+	e.admin.AddCheck("nats", true, srv.Ready)
+
+	connect := func(name string) (*nats.Conn, error) { return srv.Connect(name) }
+	w, err := buildWriter(ctx, e, connect)
+	if err != nil {
+		return err
+	}
+	in, err := buildIngest(ctx, e, connect)
+	if err != nil {
+		return err
+	}
+	inputs := in.inputs
+	if withSim {
+		simc, err := buildSim(e, srv.MQTTAddr())
+		if err != nil {
+			return err
+		}
+		inputs = append(inputs, simc)
+	}
+	log.Info("qingliu up", "version", version, "http", e.admin.Addr(), "mqtt", srv.MQTTAddr(), "influxdb", cfg.InfluxDB.URL)
+	err = runLayers(ctx,
+		[]component{{"http", e.admin.Run}},
+		w,
+		in.publishers,
+		inputs,
+	)
+	log.Info("qingliu stopped")
+	return err
+}
+
+// ingestStage is the ingest components: publishers (stop last) and sources.
+type ingestStage struct {
+	publishers []component
+	inputs     []component
+}
+
+func buildIngest(ctx context.Context, e *env, connect func(string) (*nats.Conn, error)) (*ingestStage, error) {
+	cfg, log := e.cfg, e.log.With("component", "ingest")
+	nc, err := connect("qingliu-ingest")
+	if err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(cfg.MQTT.MaxInflight*2))
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	if err := ensureStreams(ctx, js, cfg); err != nil {
+		return nil, err
+	}
+	m := ingest.NewMetrics(e.prom)
+	pipe := ingest.NewPipeline(e.reg, ingest.Limits{
+		MaxFutureSkew: cfg.Ingest.MaxFutureSkew.D(),
+		MaxAge:        cfg.Ingest.MaxAge.D(),
+		MaxPayload:    cfg.Ingest.MaxPayload,
+		MaxBatch:      cfg.Ingest.MaxBatch,
+	})
+	pub := ingest.NewPublisher(js, cfg.MQTT.MaxInflight, m, log)
+	src := ingest.NewMQTTSource(ingest.MQTTConfig{
+		Broker:          cfg.MQTT.Broker,
+		ClientID:        cfg.MQTT.ClientID,
+		Username:        cfg.MQTT.Username,
+		Password:        cfg.MQTT.Password,
+		Topic:           cfg.MQTT.Topic,
+		SharedGroup:     cfg.MQTT.SharedGroup,
+		QoS:             byte(cfg.MQTT.QoS),
+		MaxInflight:     cfg.MQTT.MaxInflight,
+		KeepAlive:       cfg.MQTT.KeepAlive.D(),
+		MaxReconnectGap: cfg.MQTT.ReconnectMax.D(),
+	}, pipe, pub, m, log, time.Now)
+	e.admin.AddCheck("mqtt", true, src.Ready)
+	e.admin.AddCheck("nats_ingest", true, connStatus(nc))
+	log.Info("ingest stage ready", "broker", cfg.MQTT.Broker, "stations", len(e.reg.Stations()))
+	return &ingestStage{
+		publishers: []component{{"ingest-publisher", func(ctx context.Context) error {
+			err := pub.Run(ctx)
+			nc.Close()
+			return err
+		}}},
+		inputs: []component{{"ingest-mqtt", src.Run}},
+	}, nil
+}
+
+func buildWriter(ctx context.Context, e *env, connect func(string) (*nats.Conn, error)) ([]component, error) {
+	cfg, log := e.cfg, e.log.With("component", "writer")
+	nc, err := connect("qingliu-writer")
+	if err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	if err := ensureStreams(ctx, js, cfg); err != nil {
+		return nil, err
+	}
+	cons, err := bus.Consumer(ctx, js, bus.StreamReadings, bus.WriterConsumer(cfg.Writer.BatchSize, 30*time.Second))
+	if err != nil {
+		return nil, err
+	}
+	client := newInflux(cfg.InfluxDB)
+	createDB := func(ctx context.Context) error { return ensureDatabase(ctx, cfg.InfluxDB, client) }
+	if cfg.InfluxDB.CreateDatabase {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := createDB(cctx)
+		cancel()
+		if err != nil {
+			// Not fatal: readings wait in JetStream until InfluxDB is there.
+			log.Warn("influxdb not ready; readings will wait in jetstream", "url", cfg.InfluxDB.URL, "err", err)
+		}
+	} else {
+		createDB = nil
+	}
+	out := client.WriteAPIBlocking(cfg.InfluxDB.Org, cfg.InfluxDB.BucketName())
+	w := writer.New(writer.Config{
+		BatchSize:     cfg.Writer.BatchSize,
+		FlushInterval: cfg.Writer.FlushInterval.D(),
+		WriteTimeout:  cfg.InfluxDB.Timeout.D(),
+		MaxBackoff:    cfg.Writer.MaxBackoff.D(),
+	}, cons, js, out, e.reg, createDB, e.prom, log)
+	e.admin.AddCheck("influxdb_writes", false, w.Ready)
+	e.admin.AddCheck("nats_writer", true, connStatus(nc))
+	log.Info("writer stage ready", "influxdb", cfg.InfluxDB.URL, "bucket", cfg.InfluxDB.BucketName(), "batch_size", cfg.Writer.BatchSize)
+	return []component{{"writer", func(ctx context.Context) error {
+		err := w.Run(ctx)
+		client.Close()
+		nc.Close()
+		return err
+	}}}, nil
+}
+
+func ensureStreams(ctx context.Context, js jetstream.JetStream, cfg *config.Config) error {
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return bus.Ensure(cctx, js, streamsConfig(cfg))
+}
+
+func connStatus(nc *nats.Conn) func() error {
+	return func() error {
+		if nc.IsConnected() {
+			return nil
+		}
+		return errors.New("nats connection " + nc.Status().String())
+	}
+}
+
+// externalConnect connects to the NATS server named in the config.
+func externalConnect(cfg *config.Config, log *slog.Logger) func(string) (*nats.Conn, error) {
+	return func(name string) (*nats.Conn, error) {
+		opts := []nats.Option{nats.Name(name), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true),
+			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+				if err != nil {
+					log.Warn("nats disconnected", "conn", name, "err", err)
+				}
+			}),
+			nats.ReconnectHandler(func(_ *nats.Conn) { log.Info("nats reconnected", "conn", name) }),
+		}
+		if cfg.NATS.Credentials != "" {
+			opts = append(opts, nats.UserCredentials(cfg.Path(cfg.NATS.Credentials)))
+		}
+		nc, err := nats.Connect(cfg.NATS.URL, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("connect to nats %s: %w", cfg.NATS.URL, err)
+		}
+		return nc, nil
+	}
+}
+
+func newStageCmd(use, short string, build func(ctx context.Context, e *env) ([][]component, error)) *cobra.Command {
+	var cfgPath string
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			e, err := loadEnv(cfgPath)
+			if err != nil {
+				return err
+			}
+			if e.cfg.NATS.URL == "" {
+				return badInputf("%s: nats.url is empty; `qingliu %s` runs against an external NATS server (or use `qingliu up`)", cfgPath, use)
+			}
+			layers, err := build(cmd.Context(), e)
+			if err != nil {
+				return err
+			}
+			e.log.Info("qingliu "+use, "version", version, "nats", e.cfg.NATS.URL, "http", e.admin.Addr())
+			return runLayers(cmd.Context(), append([][]component{{{"http", e.admin.Run}}}, layers...)...)
+		},
+	}
+	cmd.Flags().StringVarP(&cfgPath, "config", "c", defaultConfig, "main configuration file")
+	return cmd
+}
+
+func newIngestCmd() *cobra.Command {
+	return newStageCmd("ingest", "Run the ingest stage against an external NATS server and MQTT broker",
+		func(ctx context.Context, e *env) ([][]component, error) {
+			in, err := buildIngest(ctx, e, externalConnect(e.cfg, e.log))
+			if err != nil {
+				return nil, err
+			}
+			return [][]component{in.publishers, in.inputs}, nil
+		})
+}
+
+func newWriterCmd() *cobra.Command {
+	return newStageCmd("writer", "Run the InfluxDB writer stage against an external NATS server",
+		func(ctx context.Context, e *env) ([][]component, error) {
+			w, err := buildWriter(ctx, e, externalConnect(e.cfg, e.log))
+			if err != nil {
+				return nil, err
+			}
+			return [][]component{w}, nil
+		})
+}

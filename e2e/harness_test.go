@@ -1,0 +1,236 @@
+// Package e2e runs the real qingliu binary against real services: the
+// embedded NATS server (JetStream + MQTT), InfluxDB OSS 1.8.10 and Mosquitto.
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/qingliu/qingliu/internal/testenv"
+)
+
+var binPath string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "qingliu-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binPath = filepath.Join(dir, "qingliu")
+	build := exec.Command("go", "build", "-o", binPath, "../cmd/qingliu")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build qingliu:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// ports are the listeners of one qingliu process under test.
+type ports struct {
+	NATS, MQTT, HTTP int
+}
+
+// stack is one test's configuration directory and services.
+type stack struct {
+	t      *testing.T
+	dir    string
+	influx *testenv.Influx
+	ports  ports
+	db     string
+}
+
+type stackOptions struct {
+	natsURL    string // external NATS for ingest/writer
+	mqttBroker string // external broker for ingest
+	extra      string // appended YAML
+}
+
+// newStack writes a qingliu.yaml with free ports, the repo's station registry
+// and a fresh store directory.
+func newStack(t *testing.T, influx *testenv.Influx, o stackOptions) *stack {
+	t.Helper()
+	s := &stack{t: t, dir: t.TempDir(), influx: influx, db: "qingliu",
+		ports: ports{NATS: testenv.FreePort(t), MQTT: testenv.FreePort(t), HTTP: testenv.FreePort(t)}}
+	broker := o.mqttBroker
+	if broker == "" {
+		broker = fmt.Sprintf("tcp://127.0.0.1:%d", s.ports.MQTT)
+	}
+	root := testenv.RepoRoot(t)
+	cfg := fmt.Sprintf(`nats:
+  url: %q
+  embedded:
+    listen: 127.0.0.1:%d
+    mqtt_listen: 127.0.0.1:%d
+    store_dir: %s
+mqtt:
+  broker: %s
+  client_id: qingliu-ingest-e2e
+influxdb:
+  url: %s
+  database: %s
+  timeout: 5s
+writer:
+  batch_size: 2000
+  flush_interval: 200ms
+  max_backoff: 1s
+http:
+  listen: 127.0.0.1:%d
+files:
+  stations: %s
+  standards: %s
+log:
+  level: debug
+%s`, o.natsURL, s.ports.NATS, s.ports.MQTT, filepath.Join(s.dir, "jetstream"), broker, influx.URL(), s.db, s.ports.HTTP,
+		filepath.Join(root, "configs", "stations.yaml"), filepath.Join(root, "configs", "standards"), o.extra)
+	if err := os.WriteFile(s.config(), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func (s *stack) config() string { return filepath.Join(s.dir, "qingliu.yaml") }
+
+func (s *stack) mqttURL() string { return fmt.Sprintf("tcp://127.0.0.1:%d", s.ports.MQTT) }
+
+// proc is a running qingliu process.
+type proc struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan struct{}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// start runs `qingliu args... -c config` and waits for /readyz to say ready.
+func (s *stack) start(args ...string) *proc {
+	s.t.Helper()
+	p := &proc{t: s.t, out: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(binPath, append(args, "--config", s.config())...)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := p.cmd.Start(); err != nil {
+		s.t.Fatalf("start qingliu: %v", err)
+	}
+	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	s.t.Cleanup(func() {
+		p.stop()
+		if s.t.Failed() {
+			s.t.Logf("qingliu %s output:\n%s", strings.Join(args, " "), lastLines(p.out.String(), 60))
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	url := fmt.Sprintf("http://127.0.0.1:%d/readyz", s.ports.HTTP)
+	for {
+		select {
+		case <-p.done:
+			s.t.Fatalf("qingliu %v exited at start:\n%s", args, p.out.String())
+		default:
+		}
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p
+			}
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("qingliu %v not ready after 60s:\n%s", args, p.out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (p *proc) stop() {
+	if p.cmd.ProcessState != nil {
+		return
+	}
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		p.t.Errorf("qingliu did not stop within 20s of SIGTERM")
+	}
+}
+
+// kill sends SIGKILL, as a crash would.
+func (p *proc) kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// publisher is a device-like MQTT client.
+func publisher(t *testing.T, broker, id string) mqtt.Client {
+	t.Helper()
+	opts := mqtt.NewClientOptions().AddBroker(broker).SetClientID(id).SetCleanSession(true).
+		SetAutoReconnect(false).SetConnectTimeout(5 * time.Second)
+	c := mqtt.NewClient(opts)
+	tok := c.Connect()
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect publisher to %s: %v", broker, tok.Error())
+	}
+	t.Cleanup(func() { c.Disconnect(100) })
+	return c
+}
+
+// publish sends one QoS 1 message and reports whether the broker acked it.
+func publish(c mqtt.Client, topic string, payload []byte) bool {
+	tok := c.Publish(topic, 1, false, payload)
+	return tok.WaitTimeout(10*time.Second) && tok.Error() == nil
+}
+
+func tryPublisher(broker, id string) (mqtt.Client, error) {
+	opts := mqtt.NewClientOptions().AddBroker(broker).SetClientID(id).SetCleanSession(true).
+		SetAutoReconnect(false).SetConnectTimeout(2 * time.Second)
+	c := mqtt.NewClient(opts)
+	tok := c.Connect()
+	if !tok.WaitTimeout(3*time.Second) || tok.Error() != nil {
+		return nil, fmt.Errorf("connect: %v", tok.Error())
+	}
+	return c, nil
+}

@@ -1,0 +1,225 @@
+// Package bus is the one place where Qingliu's JetStream streams, subjects,
+// consumers and message headers are defined. Every stage declares what it
+// uses through this package, and Ensure creates it idempotently at start-up.
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Stream names and subject filters (DESIGN §3.3).
+const (
+	StreamReadings   = "READINGS"
+	StreamQuarantine = "QUARANTINE"
+	StreamAlerts     = "ALERTS"
+
+	subjReadings   = "ql.readings"
+	subjQuarantine = "ql.quarantine"
+	subjAlerts     = "ql.alerts"
+)
+
+// Durable consumer names.
+const (
+	ConsumerWriter = "writer"
+	ConsumerRules  = "rules"
+	ConsumerAlert  = "alert"
+)
+
+// Headers carried by QUARANTINE messages to say why the original bytes were
+// refused, and by READINGS messages for tracing.
+const (
+	HdrMsgID   = "Nats-Msg-Id" // JetStream dedupe key
+	HdrReason  = "Ql-Reason"   // human-readable reason, e.g. "value out of physical range"
+	HdrCode    = "Ql-Code"     // machine-readable reason class, e.g. out_of_range
+	HdrDecoder = "Ql-Decoder"  // json, senml, hj212, writer …
+	HdrField   = "Ql-Field"    // offending field or parameter, when there is one
+	HdrStation = "Ql-Station"  // station id, when known
+	HdrTopic   = "Ql-Topic"    // MQTT topic or source address
+	HdrIndex   = "Ql-Index"    // element index inside a batch payload
+	HdrSource  = "Ql-Source"   // mqtt, hj212, push, coap, writer
+)
+
+// ReadingSubject is the subject of one station report.
+func ReadingSubject(medium, station string) string {
+	return subjReadings + "." + medium + "." + station
+}
+
+// QuarantineSubject is the subject for refused input from source.
+func QuarantineSubject(source string) string { return subjQuarantine + "." + source }
+
+// AlertSubject is the subject of one alert transition.
+func AlertSubject(station, rule string) string { return subjAlerts + "." + station + "." + rule }
+
+// Config sizes the streams. Zero values take the defaults of DESIGN §3.3.
+type Config struct {
+	Replicas int
+	// ReadingsMaxAge is how long readings stay in JetStream: the replay window
+	// for an InfluxDB outage. At least 7 days.
+	ReadingsMaxAge   time.Duration
+	QuarantineMaxAge time.Duration
+	AlertsMaxAge     time.Duration
+	// DuplicateWindow is how long a Nats-Msg-Id is remembered for dedupe.
+	DuplicateWindow time.Duration
+	// MaxBytes caps each stream's size on disk (0 = unlimited).
+	MaxBytes int64
+}
+
+// Defaults returns the stream sizing of DESIGN §3.3.
+func Defaults() Config {
+	return Config{
+		Replicas:         1,
+		ReadingsMaxAge:   7 * 24 * time.Hour,
+		QuarantineMaxAge: 30 * 24 * time.Hour,
+		AlertsMaxAge:     365 * 24 * time.Hour,
+		DuplicateWindow:  10 * time.Minute,
+	}
+}
+
+func (c Config) withDefaults() Config {
+	d := Defaults()
+	if c.Replicas <= 0 {
+		c.Replicas = d.Replicas
+	}
+	if c.ReadingsMaxAge <= 0 {
+		c.ReadingsMaxAge = d.ReadingsMaxAge
+	}
+	if c.QuarantineMaxAge <= 0 {
+		c.QuarantineMaxAge = d.QuarantineMaxAge
+	}
+	if c.AlertsMaxAge <= 0 {
+		c.AlertsMaxAge = d.AlertsMaxAge
+	}
+	if c.DuplicateWindow <= 0 {
+		c.DuplicateWindow = d.DuplicateWindow
+	}
+	return c
+}
+
+// Streams returns the stream configurations.
+func Streams(c Config) []jetstream.StreamConfig {
+	c = c.withDefaults()
+	maxBytes := c.MaxBytes
+	if maxBytes == 0 {
+		maxBytes = -1
+	}
+	return []jetstream.StreamConfig{
+		{
+			Name:        StreamReadings,
+			Description: "Validated station reports, one message per station and instant",
+			Subjects:    []string{subjReadings + ".>"},
+			Storage:     jetstream.FileStorage,
+			Retention:   jetstream.LimitsPolicy,
+			MaxAge:      c.ReadingsMaxAge,
+			MaxBytes:    maxBytes,
+			Duplicates:  c.DuplicateWindow,
+			Replicas:    c.Replicas,
+			Discard:     jetstream.DiscardOld,
+		},
+		{
+			Name:        StreamQuarantine,
+			Description: "Refused input: the original bytes with headers that say why",
+			Subjects:    []string{subjQuarantine + ".>"},
+			Storage:     jetstream.FileStorage,
+			Retention:   jetstream.LimitsPolicy,
+			MaxAge:      c.QuarantineMaxAge,
+			MaxBytes:    maxBytes,
+			Duplicates:  c.DuplicateWindow,
+			Replicas:    c.Replicas,
+		},
+		{
+			Name:        StreamAlerts,
+			Description: "Alert transitions from the rules engine",
+			Subjects:    []string{subjAlerts + ".>"},
+			Storage:     jetstream.FileStorage,
+			Retention:   jetstream.LimitsPolicy,
+			MaxAge:      c.AlertsMaxAge,
+			Duplicates:  c.DuplicateWindow,
+			Replicas:    c.Replicas,
+		},
+	}
+}
+
+// Ensure creates or updates every stream. It is safe to call from every stage
+// at every start.
+func Ensure(ctx context.Context, js jetstream.JetStream, c Config) error {
+	for _, sc := range Streams(c) {
+		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
+			return fmt.Errorf("ensure stream %s: %w", sc.Name, err)
+		}
+	}
+	return nil
+}
+
+// WriterConsumer is the durable pull consumer of the InfluxDB writer.
+// MaxAckPending must cover several batches, or ack-after-write caps the
+// writer at MaxAckPending per flush interval. Acks are explicit: with AckAll,
+// a restarted writer acking its first batch would also ack the messages the
+// crashed one had fetched but never written.
+func WriterConsumer(batchSize int, ackWait time.Duration) jetstream.ConsumerConfig {
+	if batchSize <= 0 {
+		batchSize = 5000
+	}
+	if ackWait <= 0 {
+		ackWait = time.Minute
+	}
+	return jetstream.ConsumerConfig{
+		Durable:       ConsumerWriter,
+		Description:   "InfluxDB writer: acks after the write succeeded",
+		FilterSubject: subjReadings + ".>",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       ackWait,
+		MaxAckPending: 4 * batchSize,
+		MaxDeliver:    -1,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+}
+
+// RulesConsumer is the durable consumer of the rules engine.
+func RulesConsumer(maxAckPending int) jetstream.ConsumerConfig {
+	if maxAckPending <= 0 {
+		maxAckPending = 20000
+	}
+	return jetstream.ConsumerConfig{
+		Durable:       ConsumerRules,
+		Description:   "Rules engine: evaluates every reading",
+		FilterSubject: subjReadings + ".>",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       time.Minute,
+		MaxAckPending: maxAckPending,
+		MaxDeliver:    -1,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+}
+
+// AlertConsumer is the durable consumer of the alert service.
+func AlertConsumer() jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       ConsumerAlert,
+		Description:   "Alert service: lifecycle, routing and notification",
+		FilterSubject: subjAlerts + ".>",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       time.Minute,
+		MaxAckPending: 1000,
+		MaxDeliver:    -1,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+}
+
+// Consumer creates or updates the durable consumer cc on stream.
+func Consumer(ctx context.Context, js jetstream.JetStream, stream string, cc jetstream.ConsumerConfig) (jetstream.Consumer, error) {
+	c, err := js.CreateOrUpdateConsumer(ctx, stream, cc)
+	if err != nil {
+		return nil, fmt.Errorf("ensure consumer %s on %s: %w", cc.Durable, stream, err)
+	}
+	return c, nil
+}
+
+// IsNotFound reports whether err says that a stream or consumer is missing.
+func IsNotFound(err error) bool {
+	return errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrConsumerNotFound)
+}

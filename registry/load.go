@@ -1,0 +1,598 @@
+package registry
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/qingliu/qingliu/domain"
+	"github.com/qingliu/qingliu/internal/conf"
+)
+
+// Config is the YAML shape of configs/stations.yaml. Compile validates it and
+// builds the immutable Registry.
+type Config struct {
+	Stations []StationConfig `yaml:"stations"`
+	Rivers   []RiverConfig   `yaml:"rivers"`
+}
+
+// StationConfig is one entry of stations:.
+type StationConfig struct {
+	ID       string   `yaml:"id"`
+	Name     string   `yaml:"name"`
+	Medium   string   `yaml:"medium"`
+	Kind     string   `yaml:"kind"`
+	River    string   `yaml:"river"`
+	Basin    string   `yaml:"basin"`
+	City     string   `yaml:"city"`
+	District string   `yaml:"district"`
+	Lat      *float64 `yaml:"lat"`
+	Lon      *float64 `yaml:"lon"`
+	// CoordsApprox marks estimated coordinates.
+	CoordsApprox bool `yaml:"coords_approx"`
+	// TargetClass is the GB 3838 target class: 1..5 or I..V.
+	TargetClass    string `yaml:"target_class"`
+	Lake           bool   `yaml:"lake"`
+	DrinkingSource bool   `yaml:"drinking_source"`
+	// Params maps a canonical parameter key to its expected reporting
+	// interval, a Go duration such as 1h, 4h or 5m.
+	Params map[string]string `yaml:"params"`
+	// Units maps a canonical parameter key to the unit the station's devices
+	// send it in.
+	Units  map[string]string `yaml:"units"`
+	HJ212  *HJ212Config      `yaml:"hj212"`
+	Labels map[string]string `yaml:"labels"`
+	Note   string            `yaml:"note"`
+}
+
+// HJ212Config is a station's HJ 212 datalogger identity. Exactly one of
+// Password and PasswordFile is set; Password may be a ${ENV} reference.
+type HJ212Config struct {
+	MN       string `yaml:"mn"`
+	Password string `yaml:"password"`
+	// PasswordFile is read at load; a relative path is relative to the
+	// directory of stations.yaml.
+	PasswordFile string `yaml:"password_file"`
+	// CRCMode is standard (the default) or lenient.
+	CRCMode string `yaml:"crc_mode"`
+}
+
+// RiverConfig is one entry of rivers: an ordered chain, upstream first.
+type RiverConfig struct {
+	Name        string          `yaml:"name"`
+	Basin       string          `yaml:"basin"`
+	CrossBorder bool            `yaml:"cross_border"`
+	Sections    []SectionConfig `yaml:"sections"`
+	Note        string          `yaml:"note"`
+}
+
+// SectionConfig is one section of a river chain.
+type SectionConfig struct {
+	Station string `yaml:"station"`
+	// TravelToNext is required for every section but the last, and must be
+	// absent on the last.
+	TravelToNext string `yaml:"travel_to_next"`
+	Intake       bool   `yaml:"intake"`
+	// Joins is allowed on the last section only.
+	Joins *JoinConfig `yaml:"joins"`
+	Note  string      `yaml:"note"`
+}
+
+// JoinConfig says where a tributary's last section flows into another river.
+type JoinConfig struct {
+	River  string `yaml:"river"`  // name of the receiving river
+	At     string `yaml:"at"`     // station id of the first section reached on it
+	Travel string `yaml:"travel"` // travel time to that section
+}
+
+// Load reads, validates and compiles a stations file. Unknown keys are errors.
+// Passwords given as ${ENV} or password_file are resolved here. Every error
+// is a *conf.Error listing all problems found, each with file and path.
+func Load(file string) (*Registry, error) {
+	var c Config
+	if err := conf.LoadStrict(file, &c); err != nil {
+		return nil, err
+	}
+	return c.Compile(file, os.LookupEnv)
+}
+
+// Validate reports every problem in c as a *conf.Error naming file, or nil.
+// lookupEnv resolves ${ENV} password references (os.LookupEnv in production).
+func (c *Config) Validate(file string, lookupEnv func(string) (string, bool)) error {
+	_, err := c.Compile(file, lookupEnv)
+	return err
+}
+
+// Compile validates c and builds the immutable Registry. file names the
+// source in problems and anchors relative password_file paths; lookupEnv
+// resolves ${ENV} password references (nil means os.LookupEnv). The Registry
+// shares no memory with c.
+func (c *Config) Compile(file string, lookupEnv func(string) (string, bool)) (*Registry, error) {
+	if lookupEnv == nil {
+		lookupEnv = os.LookupEnv
+	}
+	b := builder{
+		file:      file,
+		lookupEnv: lookupEnv,
+		ps:        conf.Problems{File: file},
+		ids:       map[string]int{},
+		mns:       map[string]int{},
+		byID:      map[string]*Station{},
+	}
+	if len(c.Stations) == 0 {
+		b.ps.Addf("stations", "at least one station is required")
+	}
+	for i := range c.Stations {
+		b.station(i, &c.Stations[i])
+	}
+	rivers := b.rivers(c.Rivers)
+	if err := b.ps.Err(); err != nil {
+		return nil, err
+	}
+	return newRegistry(b.byID, rivers), nil
+}
+
+var (
+	reID       = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	reMN       = regexp.MustCompile(`^[A-Za-z0-9_-]{1,24}$`)
+	reEnvRef   = regexp.MustCompile(`^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$`)
+	reLabelKey = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
+)
+
+var kinds = []string{KindNational, KindProvincial, KindBoundary, KindDrinkingSource, KindMunicipal, KindAirStation}
+
+type builder struct {
+	file      string
+	lookupEnv func(string) (string, bool)
+	ps        conf.Problems
+	ids       map[string]int // id → first stations index
+	mns       map[string]int // MN → first stations index
+	byID      map[string]*Station
+}
+
+func (b *builder) station(i int, sc *StationConfig) {
+	at := func(field string) string { return fmt.Sprintf("stations[%d].%s", i, field) }
+	st := &Station{
+		ID: sc.ID, Name: sc.Name, Kind: sc.Kind, River: sc.River, Basin: sc.Basin,
+		City: sc.City, District: sc.District, CoordsApprox: sc.CoordsApprox,
+		Lake: sc.Lake, DrinkingSource: sc.DrinkingSource, Note: sc.Note,
+	}
+
+	switch first, dup := b.ids[sc.ID]; {
+	case sc.ID == "":
+		b.ps.Addf(at("id"), "missing")
+	case !reID.MatchString(sc.ID):
+		b.ps.Addf(at("id"), "%q does not match [A-Za-z0-9_-]{1,64}", sc.ID)
+	case dup:
+		b.ps.Addf(at("id"), "duplicate id %q (first at stations[%d])", sc.ID, first)
+	default:
+		b.ids[sc.ID] = i
+		b.byID[sc.ID] = st
+	}
+	if strings.TrimSpace(sc.Name) == "" {
+		b.ps.Addf(at("name"), "missing")
+	}
+
+	st.Medium = domain.Medium(sc.Medium)
+	mediumOK := st.Medium.Valid()
+	if !mediumOK {
+		b.ps.Addf(at("medium"), "%q is not water or air", sc.Medium)
+	}
+	switch {
+	case sc.Kind == "":
+		b.ps.Addf(at("kind"), "missing")
+	case !slices.Contains(kinds, sc.Kind):
+		b.ps.Addf(at("kind"), "%q is not one of %s", sc.Kind, strings.Join(kinds, ", "))
+	case st.Medium == domain.Air && sc.Kind != KindAirStation:
+		b.ps.Addf(at("kind"), "%q is a water kind, but the station is an air station (want %s)", sc.Kind, KindAirStation)
+	case st.Medium == domain.Water && sc.Kind == KindAirStation:
+		b.ps.Addf(at("kind"), "%s is for air stations, but the station is water", KindAirStation)
+	}
+	if strings.TrimSpace(sc.City) == "" {
+		b.ps.Addf(at("city"), "missing")
+	}
+	if strings.TrimSpace(sc.District) == "" {
+		b.ps.Addf(at("district"), "missing")
+	}
+	switch {
+	case sc.Lat == nil:
+		b.ps.Addf(at("lat"), "missing")
+	case !(*sc.Lat >= -90 && *sc.Lat <= 90):
+		b.ps.Addf(at("lat"), "%v is outside -90..90", *sc.Lat)
+	default:
+		st.Lat = *sc.Lat
+	}
+	switch {
+	case sc.Lon == nil:
+		b.ps.Addf(at("lon"), "missing")
+	case !(*sc.Lon >= -180 && *sc.Lon <= 180):
+		b.ps.Addf(at("lon"), "%v is outside -180..180", *sc.Lon)
+	default:
+		st.Lon = *sc.Lon
+	}
+
+	switch st.Medium {
+	case domain.Water:
+		if strings.TrimSpace(sc.River) == "" {
+			b.ps.Addf(at("river"), "missing (required for water stations)")
+		}
+		if sc.Kind == KindDrinkingSource && !sc.DrinkingSource {
+			b.ps.Addf(at("drinking_source"), "must be true for kind %s", KindDrinkingSource)
+		}
+		if sc.TargetClass == "" {
+			b.ps.Addf(at("target_class"), "missing (required for water stations: 1..5 or I..V)")
+		} else if n, ok := parseClass(sc.TargetClass); ok {
+			st.TargetClass = n
+		} else {
+			b.ps.Addf(at("target_class"), "%q is not a GB 3838 class (want 1..5 or I..V)", sc.TargetClass)
+		}
+	case domain.Air:
+		if sc.River != "" {
+			b.ps.Addf(at("river"), "not allowed for air stations")
+		}
+		if sc.TargetClass != "" {
+			b.ps.Addf(at("target_class"), "not allowed for air stations")
+		}
+		if sc.Lake {
+			b.ps.Addf(at("lake"), "not allowed for air stations")
+		}
+		if sc.DrinkingSource {
+			b.ps.Addf(at("drinking_source"), "not allowed for air stations")
+		}
+	}
+
+	st.Params = b.params(at, sc, st.Medium, mediumOK)
+	st.Units = b.units(at, sc)
+	st.HJ212 = b.hj212(i, at, sc.HJ212)
+
+	if len(sc.Labels) > 0 {
+		st.Labels = make(map[string]string, len(sc.Labels))
+		for _, k := range sortedKeys(sc.Labels) {
+			if !reLabelKey.MatchString(k) {
+				b.ps.Addf(at("labels."+k), "label key %q does not match [a-z][a-z0-9_]*", k)
+				continue
+			}
+			st.Labels[k] = sc.Labels[k]
+		}
+	}
+}
+
+func (b *builder) params(at func(string) string, sc *StationConfig, m domain.Medium, mediumOK bool) map[string]time.Duration {
+	if len(sc.Params) == 0 {
+		b.ps.Addf(at("params"), "at least one parameter is required")
+		return nil
+	}
+	out := make(map[string]time.Duration, len(sc.Params))
+	for _, k := range sortedKeys(sc.Params) {
+		path := at("params." + k)
+		p, ok := LookupParam(k)
+		if !ok {
+			b.ps.Addf(path, "unknown parameter %q", k)
+			continue
+		}
+		if mediumOK && p.Medium != m {
+			b.ps.Addf(path, "%s is a%s %s parameter, but the station is %s", k, article(string(p.Medium)), p.Medium, m)
+			continue
+		}
+		d, err := parsePositiveDuration(sc.Params[k])
+		if err != nil {
+			b.ps.Addf(path, "reporting interval %s", err)
+			continue
+		}
+		out[k] = d
+	}
+	return out
+}
+
+func (b *builder) units(at func(string) string, sc *StationConfig) map[string]string {
+	if len(sc.Units) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(sc.Units))
+	for _, k := range sortedKeys(sc.Units) {
+		path := at("units." + k)
+		p, ok := paramRef(k)
+		if !ok {
+			b.ps.Addf(path, "unknown parameter %q", k)
+			continue
+		}
+		if _, listed := sc.Params[k]; !listed {
+			b.ps.Addf(path, "%s is not in this station's params", k)
+		}
+		u := sc.Units[k]
+		name, err := NormalizeUnit(u)
+		if err != nil {
+			b.ps.Addf(path, "unknown unit %q", u)
+			continue
+		}
+		if ud, _ := lookupUnit(name); ud.dim != p.dim() {
+			b.ps.Addf(path, "unit %q is %s, but %s is %s (%s)", u, ud.dim, k, p.dim(), p.Unit)
+			continue
+		}
+		out[k] = name
+	}
+	return out
+}
+
+func (b *builder) hj212(i int, at func(string) string, hc *HJ212Config) *HJ212Identity {
+	if hc == nil {
+		return nil
+	}
+	id := &HJ212Identity{MN: hc.MN, CRCMode: hc.CRCMode}
+	switch first, dup := b.mns[hc.MN]; {
+	case hc.MN == "":
+		b.ps.Addf(at("hj212.mn"), "missing")
+	case !reMN.MatchString(hc.MN):
+		b.ps.Addf(at("hj212.mn"), "%q does not match [A-Za-z0-9_-]{1,24}", hc.MN)
+	case dup:
+		b.ps.Addf(at("hj212.mn"), "duplicate MN %q (first at stations[%d].hj212.mn)", hc.MN, first)
+	default:
+		b.mns[hc.MN] = i
+	}
+	switch hc.CRCMode {
+	case "":
+		id.CRCMode = "standard"
+	case "standard", "lenient":
+	default:
+		b.ps.Addf(at("hj212.crc_mode"), "%q is not standard or lenient", hc.CRCMode)
+	}
+
+	// Messages below never contain the password itself.
+	var pw, pwPath string
+	switch {
+	case hc.Password != "" && hc.PasswordFile != "":
+		b.ps.Addf(at("hj212"), "give password or password_file, not both")
+		return id
+	case hc.Password == "" && hc.PasswordFile == "":
+		b.ps.Addf(at("hj212.password"), "missing (give password, a ${ENV} reference, or password_file)")
+		return id
+	case hc.PasswordFile != "":
+		pwPath = at("hj212.password_file")
+		f := hc.PasswordFile
+		if !filepath.IsAbs(f) {
+			f = filepath.Join(filepath.Dir(b.file), f)
+		}
+		data, err := os.ReadFile(f)
+		if err != nil {
+			b.ps.Addf(pwPath, "cannot read %q: %s", hc.PasswordFile, pathErrText(err))
+			return id
+		}
+		pw = strings.TrimRight(string(data), "\r\n")
+	default:
+		pwPath = at("hj212.password")
+		pw = hc.Password
+		if g := reEnvRef.FindStringSubmatch(pw); g != nil {
+			v, ok := b.lookupEnv(g[1])
+			if !ok {
+				b.ps.Addf(pwPath, "environment variable %s is not set", g[1])
+				return id
+			}
+			pw = v
+		} else if strings.Contains(pw, "${") {
+			b.ps.Addf(pwPath, "malformed ${ENV} reference (want the whole value to be ${NAME})")
+			return id
+		}
+	}
+	switch {
+	case pw == "":
+		b.ps.Addf(pwPath, "the password is empty")
+	case strings.ContainsAny(pw, ";,&=\r\n"):
+		b.ps.Addf(pwPath, "the password contains one of ; , & = or a line break, which HJ 212 frames cannot carry")
+	default:
+		id.Password = pw
+	}
+	return id
+}
+
+func (b *builder) rivers(rcs []RiverConfig) []*River {
+	type pos struct{ river, section int }
+	names := map[string]int{}
+	inChain := map[string]pos{} // station id → first chain position
+	rivers := make([]*River, len(rcs))
+
+	for ri := range rcs {
+		rc := &rcs[ri]
+		at := func(field string) string { return fmt.Sprintf("rivers[%d].%s", ri, field) }
+		r := &River{Name: rc.Name, Basin: rc.Basin, CrossBorder: rc.CrossBorder, Note: rc.Note}
+		rivers[ri] = r
+		switch first, dup := names[rc.Name]; {
+		case strings.TrimSpace(rc.Name) == "":
+			b.ps.Addf(at("name"), "missing")
+		case dup:
+			b.ps.Addf(at("name"), "duplicate river %q (first at rivers[%d])", rc.Name, first)
+		default:
+			names[rc.Name] = ri
+		}
+		if len(rc.Sections) == 0 {
+			b.ps.Addf(at("sections"), "at least one section is required")
+			continue
+		}
+		cities := map[string]bool{}
+		last := len(rc.Sections) - 1
+		for si, sc := range rc.Sections {
+			sp := func(field string) string { return at(fmt.Sprintf("sections[%d].%s", si, field)) }
+			sec := Section{Station: sc.Station, Intake: sc.Intake, Note: sc.Note}
+			st, exists := b.byID[sc.Station]
+			switch p, seen := inChain[sc.Station]; {
+			case sc.Station == "":
+				b.ps.Addf(sp("station"), "missing")
+			case !exists:
+				b.ps.Addf(sp("station"), "unknown station %q", sc.Station)
+			case st.Medium != domain.Water:
+				b.ps.Addf(sp("station"), "%q is %s station; river sections must be water stations", sc.Station, orInvalid(st.Medium))
+			case seen:
+				b.ps.Addf(sp("station"), "%q is already in a river chain at rivers[%d].sections[%d]", sc.Station, p.river, p.section)
+			default:
+				inChain[sc.Station] = pos{ri, si}
+				if st.River != "" && st.River != rc.Name {
+					b.ps.Addf(sp("station"), "station %q is on river %q, not %q", sc.Station, st.River, rc.Name)
+				}
+				if st.City != "" {
+					cities[st.City] = true
+				}
+			}
+			if si < last {
+				if sc.TravelToNext == "" {
+					b.ps.Addf(sp("travel_to_next"), "missing (required for every section but the last)")
+				} else if d, err := parsePositiveDuration(sc.TravelToNext); err != nil {
+					b.ps.Addf(sp("travel_to_next"), "travel time %s", err)
+				} else {
+					sec.TravelToNext = d
+				}
+				if sc.Joins != nil {
+					b.ps.Addf(sp("joins"), "only the last section of a river can join another river")
+				}
+			} else if sc.TravelToNext != "" {
+				b.ps.Addf(sp("travel_to_next"), "not allowed on the last section (use joins.travel for a confluence)")
+			}
+			if sc.Joins != nil && si == last {
+				sec.JoinsRiver, sec.JoinsAt = sc.Joins.River, sc.Joins.At
+				if d, err := parsePositiveDuration(sc.Joins.Travel); err != nil {
+					b.ps.Addf(sp("joins.travel"), "travel time %s", err)
+				} else {
+					sec.JoinTravel = d
+				}
+			}
+			r.Sections = append(r.Sections, sec)
+		}
+		if len(cities) > 1 && !rc.CrossBorder {
+			b.ps.Addf(at("cross_border"), "sections are in %s: set cross_border: true", strings.Join(sortedKeys(cities), ", "))
+		}
+	}
+
+	// Joins refer to rivers by name, so they are checked once all are known.
+	next := make([]int, len(rivers)) // river index → joined river index, or -1
+	for ri, r := range rivers {
+		next[ri] = -1
+		if len(r.Sections) == 0 {
+			continue
+		}
+		si := len(r.Sections) - 1
+		s := r.Sections[si]
+		if rcs[ri].Sections[si].Joins == nil {
+			continue
+		}
+		jp := fmt.Sprintf("rivers[%d].sections[%d].joins", ri, si)
+		target, ok := names[s.JoinsRiver]
+		switch {
+		case s.JoinsRiver == "":
+			b.ps.Addf(jp+".river", "missing")
+			continue
+		case !ok:
+			b.ps.Addf(jp+".river", "unknown river %q", s.JoinsRiver)
+			continue
+		case target == ri:
+			b.ps.Addf(jp+".river", "river %q cannot join itself", s.JoinsRiver)
+			continue
+		}
+		switch p, found := inChain[s.JoinsAt]; {
+		case s.JoinsAt == "":
+			b.ps.Addf(jp+".at", "missing")
+			continue
+		case !found || p.river != target:
+			b.ps.Addf(jp+".at", "%q is not a section of river %q", s.JoinsAt, s.JoinsRiver)
+			continue
+		}
+		next[ri] = target
+	}
+
+	// Every river has at most one outgoing join, so a cycle is found by
+	// following next from each river. Each cycle is reported once, at the
+	// join of its lowest-indexed river.
+	reported := make([]bool, len(rivers))
+	for start := range rivers {
+		var chain []int
+		onPath := map[int]int{}
+		for r := start; r >= 0; r = next[r] {
+			if k, loop := onPath[r]; loop {
+				cyc := chain[k:]
+				if !slices.ContainsFunc(cyc, func(x int) bool { return reported[x] }) {
+					lo := slices.Min(cyc)
+					for _, x := range cyc {
+						reported[x] = true
+					}
+					// Rotate so the cycle reads from its lowest-indexed river.
+					ki := slices.Index(cyc, lo)
+					cyc = append(slices.Clone(cyc[ki:]), cyc[:ki]...)
+					walk := make([]string, 0, len(cyc)+1)
+					for _, x := range cyc {
+						walk = append(walk, rivers[x].Name)
+					}
+					walk = append(walk, rivers[lo].Name)
+					b.ps.Addf(fmt.Sprintf("rivers[%d].sections[%d].joins", lo, len(rivers[lo].Sections)-1),
+						"rivers join in a cycle: %s", strings.Join(walk, " → "))
+				}
+				break
+			}
+			onPath[r] = len(chain)
+			chain = append(chain, r)
+		}
+	}
+	return rivers
+}
+
+// parseClass accepts 1..5, I..V (any case) and the Unicode Roman numerals Ⅰ..Ⅴ.
+func parseClass(s string) (int, bool) {
+	t := strings.TrimSpace(s)
+	if n, err := strconv.Atoi(t); err == nil {
+		return n, n >= 1 && n <= 5
+	}
+	for i, r := range [...][2]string{{"I", "Ⅰ"}, {"II", "Ⅱ"}, {"III", "Ⅲ"}, {"IV", "Ⅳ"}, {"V", "Ⅴ"}} {
+		if strings.EqualFold(t, r[0]) || t == r[1] {
+			return i + 1, true
+		}
+	}
+	return 0, false
+}
+
+func parsePositiveDuration(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, fmt.Errorf("missing (want a duration like 1h, 4h or 5m)")
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration (want e.g. 1h, 4h or 5m)", s)
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("%q must be greater than zero", s)
+	}
+	return d, nil
+}
+
+func pathErrText(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+func article(word string) string {
+	if strings.ContainsRune("aeiou", rune(word[0])) {
+		return "n"
+	}
+	return ""
+}
+
+func orInvalid(m domain.Medium) string {
+	if m.Valid() {
+		return "a" + article(string(m)) + " " + string(m)
+	}
+	return "not a water"
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, cmp.Compare)
+	return keys
+}

@@ -1,0 +1,61 @@
+package writer
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	ihttp "github.com/influxdata/influxdb-client-go/v2/api/http"
+)
+
+// class is what the writer does about a failed write.
+type class int
+
+const (
+	// retry the same batch later: InfluxDB down, slow, overloaded, or
+	// misconfigured (auth, missing bucket) — nothing in the data is wrong.
+	classRetry class = iota
+	// split the batch in two and write each half (413 Request Entity Too Large).
+	classSplit
+	// poison: the data itself was refused (400, 422). Split to isolate the
+	// offending points; a single refused point goes to quarantine.
+	classPoison
+	// missingDB: the database does not exist; create it and retry.
+	classMissingDB
+)
+
+func (c class) String() string {
+	return [...]string{"retry", "split", "poison", "missing_database"}[c]
+}
+
+// classify sorts a write error like a mature output plugin does, and gives
+// the server's Retry-After hint when there is one.
+func classify(err error) (class, time.Duration) {
+	var he *ihttp.Error
+	if errors.As(err, &he) && he.StatusCode != 0 {
+		after := time.Duration(he.RetryAfter) * time.Second
+		switch {
+		case he.StatusCode == http.StatusRequestEntityTooLarge:
+			return classSplit, 0
+		case he.StatusCode == http.StatusNotFound && strings.Contains(strings.ToLower(he.Message+he.Code), "database not found"),
+			he.StatusCode == http.StatusNotFound && strings.Contains(strings.ToLower(he.Message), "bucket"):
+			return classMissingDB, 0
+		case he.StatusCode == http.StatusBadRequest, he.StatusCode == http.StatusUnprocessableEntity:
+			return classPoison, 0
+		case he.StatusCode == http.StatusTooManyRequests, he.StatusCode >= 500:
+			return classRetry, after
+		default:
+			// 401, 403, 404 …: a configuration problem, not bad data. Keep
+			// the readings in JetStream and retry until an operator fixes it.
+			return classRetry, after
+		}
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) {
+		return classRetry, 0
+	}
+	return classRetry, 0
+}
