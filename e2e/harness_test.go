@@ -58,6 +58,8 @@ type stackOptions struct {
 	natsURL    string // external NATS for ingest/writer
 	mqttBroker string // external broker for ingest
 	extra      string // appended YAML
+	clientID   string // MQTT client id of the ingest stage
+	shared     string // MQTT shared subscription group
 }
 
 // newStack writes a qingliu.yaml with free ports, the repo's station registry
@@ -71,6 +73,9 @@ func newStack(t *testing.T, influx *testenv.Influx, o stackOptions) *stack {
 		broker = fmt.Sprintf("tcp://127.0.0.1:%d", s.ports.MQTT)
 	}
 	root := testenv.RepoRoot(t)
+	if o.clientID == "" {
+		o.clientID = "qingliu-ingest-e2e"
+	}
 	cfg := fmt.Sprintf(`nats:
   url: %q
   embedded:
@@ -79,7 +84,8 @@ func newStack(t *testing.T, influx *testenv.Influx, o stackOptions) *stack {
     store_dir: %s
 mqtt:
   broker: %s
-  client_id: qingliu-ingest-e2e
+  client_id: %s
+  shared_group: %q
 influxdb:
   url: %s
   database: %s
@@ -95,7 +101,7 @@ files:
   standards: %s
 log:
   level: debug
-%s`, o.natsURL, s.ports.NATS, s.ports.MQTT, filepath.Join(s.dir, "jetstream"), broker, influx.URL(), s.db, s.ports.HTTP,
+%s`, o.natsURL, s.ports.NATS, s.ports.MQTT, filepath.Join(s.dir, "jetstream"), broker, o.clientID, o.shared, influx.URL(), s.db, s.ports.HTTP,
 		filepath.Join(root, "configs", "stations.yaml"), filepath.Join(root, "configs", "standards"), o.extra)
 	if err := os.WriteFile(s.config(), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
