@@ -40,6 +40,7 @@ func newRootCmd() *cobra.Command {
 		newIngestCmd(),
 		newWriterCmd(),
 		newCheckCmd(),
+		newSimCmd(),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",
