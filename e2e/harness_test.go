@@ -47,7 +47,7 @@ type ports struct {
 
 // stack is one test's configuration directory and services.
 type stack struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	influx *testenv.Influx
 	ports  ports
@@ -59,12 +59,13 @@ type stackOptions struct {
 	mqttBroker string // external broker for ingest
 	extra      string // appended YAML
 	clientID   string // MQTT client id of the ingest stage
+	stations   string // station registry file; default configs/stations.yaml
 	shared     string // MQTT shared subscription group
 }
 
 // newStack writes a qingliu.yaml with free ports, the repo's station registry
 // and a fresh store directory.
-func newStack(t *testing.T, influx *testenv.Influx, o stackOptions) *stack {
+func newStack(t testing.TB, influx *testenv.Influx, o stackOptions) *stack {
 	t.Helper()
 	s := &stack{t: t, dir: t.TempDir(), influx: influx, db: "qingliu",
 		ports: ports{NATS: testenv.FreePort(t), MQTT: testenv.FreePort(t), HTTP: testenv.FreePort(t)}}
@@ -73,6 +74,9 @@ func newStack(t *testing.T, influx *testenv.Influx, o stackOptions) *stack {
 		broker = fmt.Sprintf("tcp://127.0.0.1:%d", s.ports.MQTT)
 	}
 	root := testenv.RepoRoot(t)
+	if o.stations == "" {
+		o.stations = filepath.Join(root, "configs", "stations.yaml")
+	}
 	if o.clientID == "" {
 		o.clientID = "qingliu-ingest-e2e"
 	}
@@ -102,7 +106,7 @@ files:
 log:
   level: debug
 %s`, o.natsURL, s.ports.NATS, s.ports.MQTT, filepath.Join(s.dir, "jetstream"), broker, o.clientID, o.shared, influx.URL(), s.db, s.ports.HTTP,
-		filepath.Join(root, "configs", "stations.yaml"), filepath.Join(root, "configs", "standards"), o.extra)
+		o.stations, filepath.Join(root, "configs", "standards"), o.extra)
 	if err := os.WriteFile(s.config(), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -115,10 +119,11 @@ func (s *stack) mqttURL() string { return fmt.Sprintf("tcp://127.0.0.1:%d", s.po
 
 // proc is a running qingliu process.
 type proc struct {
-	t    *testing.T
+	t    testing.TB
 	cmd  *exec.Cmd
 	out  *syncBuffer
 	done chan struct{}
+	http string
 }
 
 type syncBuffer struct {
@@ -141,7 +146,7 @@ func (b *syncBuffer) String() string {
 // start runs `qingliu args... -c config` and waits for /readyz to say ready.
 func (s *stack) start(args ...string) *proc {
 	s.t.Helper()
-	p := &proc{t: s.t, out: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{t: s.t, out: &syncBuffer{}, done: make(chan struct{}), http: fmt.Sprintf("127.0.0.1:%d", s.ports.HTTP)}
 	p.cmd = exec.Command(binPath, append(args, "--config", s.config())...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -4,13 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/qingliu/qingliu/internal/conf"
 	"github.com/qingliu/qingliu/internal/config"
 	"github.com/qingliu/qingliu/registry"
+	"github.com/qingliu/qingliu/standards"
 )
 
 // checker validates one configuration file named by qingliu.yaml.
@@ -25,6 +25,8 @@ func checkers() []checker {
 	return []checker{
 		{"station registry", func(c *config.Config) string { return c.Path(c.Files.Stations) },
 			func(p string) error { _, err := registry.Load(p); return err }},
+		{"standards and severity mappings", func(c *config.Config) string { return c.Path(c.Files.Standards) },
+			func(p string) error { _, err := standards.Load(p); return err }},
 	}
 }
 
@@ -71,9 +73,6 @@ func runCheck(w io.Writer, cfgPath string) int {
 	}
 	for _, c := range checkers() {
 		p := c.path(cfg)
-		if _, statErr := os.Stat(p); statErr != nil && c.what != "station registry" {
-			continue // optional file not present yet
-		}
 		if err := c.check(p); err != nil {
 			report(err)
 			continue

@@ -41,6 +41,10 @@ func newRootCmd() *cobra.Command {
 		newWriterCmd(),
 		newCheckCmd(),
 		newSimCmd(),
+		newAQICmd(),
+		newWaterClassCmd(),
+		newLevelCmd(),
+		newHJ212Cmd(),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",

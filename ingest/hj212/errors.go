@@ -24,8 +24,8 @@ var (
 	// ErrCRC: the checksum does not verify (or verifies only as
 	// CRC-16/MODBUS for a device that is not allowed to send it).
 	ErrCRC = errors.New("hj212: CRC mismatch")
-	// ErrSegment: the data segment or its CP is malformed. Errors of this kind
-	// are *FieldError values that name the field.
+	// ErrSegment: the data segment or its CP is malformed. Most errors of
+	// this kind are a *FieldError (errors.As) naming the field.
 	ErrSegment = errors.New("hj212: malformed data segment")
 	// ErrEncode: a Packet cannot be encoded (a value would break the framing,
 	// a required field is missing, a number is not finite).

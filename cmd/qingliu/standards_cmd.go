@@ -1,0 +1,430 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"math"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/qingliu/qingliu/domain"
+	"github.com/qingliu/qingliu/standards"
+	"github.com/qingliu/qingliu/standards/aqi"
+	"github.com/qingliu/qingliu/standards/water"
+)
+
+// The analyst commands of issue 3: aqi, water-class and level. Each loads the
+// standards tables from --standards, prints one JSON object on stdout and
+// returns a badInput error (exit status 2) for anything wrong in its input.
+
+// chinaStandardTime is China Standard Time; China has had no daylight saving since 1991,
+// so a fixed zone needs no tz database.
+var chinaStandardTime = time.FixedZone("CST", 8*60*60)
+
+func addStandardsFlag(cmd *cobra.Command, dir *string) {
+	cmd.Flags().StringVar(dir, "standards", standards.DefaultDir, "directory of the standards tables")
+	cmd.SilenceUsage = true
+	cmd.SilenceErrors = true
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return badInput(err) })
+}
+
+func loadStandards(dir string) (*standards.Set, error) {
+	set, err := standards.Load(dir)
+	if err != nil {
+		return nil, badInput(fmt.Errorf("load standards: %s", oneLineError(err)))
+	}
+	return set, nil
+}
+
+// oneLineError joins a multi-problem error into one line, as the exit-2 contract
+// promises a one-line error.
+func oneLineError(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }
+
+func writeStandardsJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// parseObservationTime accepts RFC 3339, or a local date-time without offset that is
+// taken as Beijing time (2025-06-01T12:00:00, "2025-06-01 12:00", 2025-06-01).
+func parseObservationTime(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	for _, layout := range []string{"2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02 15:04:05", "2006-01-02 15:04", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, s, chinaStandardTime); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("--time %q: want RFC 3339, e.g. 2025-06-01T12:00:00+08:00", s)
+}
+
+var reAssignedValue = regexp.MustCompile(`^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*$`)
+
+// parseAssignments parses KEY=VALUE[UNIT] arguments. Each key may appear once.
+func parseAssignments(args []string) (keys []string, vals map[string]float64, units map[string]string, err error) {
+	vals, units = map[string]float64{}, map[string]string{}
+	for _, a := range args {
+		k, v, ok := strings.Cut(a, "=")
+		k = strings.ToLower(strings.TrimSpace(k))
+		if !ok || k == "" {
+			return nil, nil, nil, fmt.Errorf("argument %q: want KEY=VALUE", a)
+		}
+		if _, dup := vals[k]; dup {
+			return nil, nil, nil, fmt.Errorf("argument %q: %s given twice", a, k)
+		}
+		g := reAssignedValue.FindStringSubmatch(v)
+		if g == nil {
+			return nil, nil, nil, fmt.Errorf("argument %q: %q is not a number", a, v)
+		}
+		f, perr := strconv.ParseFloat(g[1], 64)
+		if perr != nil || math.IsInf(f, 0) || f < 0 {
+			return nil, nil, nil, fmt.Errorf("argument %q: want a finite non-negative number", a)
+		}
+		keys = append(keys, k)
+		vals[k] = f
+		if g[2] != "" {
+			units[k] = g[2]
+		}
+	}
+	return keys, vals, units, nil
+}
+
+type aqiOutput struct {
+	Standard  string            `json:"standard"`
+	AQI       *int              `json:"aqi"`
+	Level     *int              `json:"level"`
+	Category  *string           `json:"category"`
+	Primary   []string          `json:"primary"`
+	IAQI      map[string]int    `json:"iaqi"`
+	Color     string            `json:"color,omitempty"`
+	Period    aqi.Period        `json:"period"`
+	Exceeding *[]string         `json:"exceeding,omitempty"`
+	NA        bool              `json:"na,omitempty"`
+	Missing   []string          `json:"missing,omitempty"`
+	Replaced  map[string]string `json:"replaced,omitempty"`
+	BeyondTop []string          `json:"beyond_top,omitempty"`
+	Ignored   []string          `json:"ignored,omitempty"`
+}
+
+func newAQICmd() *cobra.Command {
+	var dir, at, period string
+	cmd := &cobra.Command{
+		Use:   "aqi --time TIME --period 1h|24h POLLUTANT=VALUE...",
+		Short: "Compute the AQI (HJ 633) of one record",
+		Long: `Compute the AQI of one record by the HJ 633 version in force at --time
+(HJ 633-2026 from 2026-03-01 00:00 Asia/Shanghai, HJ 633-2012 before).
+
+--period 1h is the real-time report, 24h the daily report. Pollutants:
+so2 no2 co pm10 pm25 o3_1h o3_8h, each the average the report prescribes, in
+µg/m³ (co in mg/m³). Under HJ 633-2012 real-time, so2_24h may be given for
+the rule that replaces an SO2 1-h value above 800.`,
+		Example: "  qingliu aqi --time 2025-06-01T12:00:00+08:00 --period 24h pm25=45 pm10=60 so2=10 no2=30 co=0.8 o3_8h=90",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if at == "" {
+				return badInputf("aqi: --time is required")
+			}
+			t, err := parseObservationTime(at)
+			if err != nil {
+				return badInputf("aqi: %w", err)
+			}
+			p, err := aqi.ParsePeriod(period)
+			if err != nil {
+				return badInputf("aqi: --period: %w", err)
+			}
+			if len(args) == 0 {
+				return badInputf("aqi: give at least one POLLUTANT=VALUE")
+			}
+			keys, conc, units, err := parseAssignments(args)
+			if err != nil {
+				return badInputf("aqi: %w", err)
+			}
+			set, err := loadStandards(dir)
+			if err != nil {
+				return err
+			}
+			known := map[string]bool{}
+			for _, v := range set.AQI.Versions() {
+				for q := aqi.Hourly; q <= aqi.Daily; q++ {
+					for _, k := range v.Indicators(q) {
+						known[k] = true
+					}
+					if v.Accepts(q, "so2_24h") {
+						known["so2_24h"] = true
+					}
+				}
+			}
+			for _, k := range keys {
+				if !known[k] {
+					return badInputf("aqi: unknown pollutant %q (want %s)", k, strings.Join(slices.Sorted(maps.Keys(known)), " "))
+				}
+				if u, ok := units[k]; ok {
+					return badInputf("aqi: %s: give the value without a unit (%q); units are µg/m³, co mg/m³", k, u)
+				}
+			}
+			v, err := set.AQI.Lookup(t)
+			if err != nil {
+				return badInputf("aqi: %w", err)
+			}
+			r := v.Compute(p, conc)
+			out := aqiOutput{Standard: r.Standard, Period: p, IAQI: map[string]int{}, Primary: r.Primary()}
+			for _, k := range keys {
+				if !v.Accepts(p, k) {
+					out.Ignored = append(out.Ignored, k)
+				}
+			}
+			for _, s := range r.Subs() {
+				switch s.State {
+				case aqi.Computed:
+					out.IAQI[s.Key] = s.IAQI
+					if s.BeyondTop {
+						out.BeyondTop = append(out.BeyondTop, s.Key)
+					}
+				case aqi.Missing:
+					out.Missing = append(out.Missing, s.Key)
+				case aqi.Replaced:
+					if out.Replaced == nil {
+						out.Replaced = map[string]string{}
+					}
+					out.Replaced[s.Key] = s.ReplacedBy
+				}
+			}
+			if r.Published {
+				out.AQI, out.Level, out.Category, out.Color = &r.AQI, &r.Level, &r.Category, r.Color
+			} else {
+				out.NA = true
+			}
+			if v.ReportsExceeding() {
+				ex := r.Exceeding()
+				out.Exceeding = &ex
+			}
+			return writeStandardsJSON(cmd.OutOrStdout(), out)
+		},
+	}
+	addStandardsFlag(cmd, &dir)
+	cmd.Flags().StringVar(&at, "time", "", "observation time, RFC 3339 (a time without offset is Beijing time)")
+	cmd.Flags().StringVar(&period, "period", "1h", "report: 1h (real-time) or 24h (daily)")
+	return cmd
+}
+
+type waterOutput struct {
+	Class       water.Class            `json:"class"`
+	Status      string                 `json:"status"`
+	Items       map[string]water.Class `json:"items"`
+	Exceeding   map[string]*float64    `json:"exceeding"`
+	MeetsTarget bool                   `json:"meets_target"`
+	Target      water.Class            `json:"target"`
+	Lake        bool                   `json:"lake,omitempty"`
+	Reference   map[string]water.Class `json:"reference,omitempty"`
+	Ignored     []string               `json:"ignored,omitempty"`
+}
+
+func newWaterClassCmd() *cobra.Command {
+	var dir, target, items string
+	var lake bool
+	cmd := &cobra.Command{
+		Use:   "water-class [--target III] [--lake] ITEM=VALUE[UNIT]...",
+		Short: "Classify surface water by GB 3838-2002 (single-factor evaluation)",
+		Long: `Classify one section's values by GB 3838-2002: the class of each item, the
+section class (the worst evaluated item), its qualitative status, and the
+items worse than the target class with their exceedance multiple (超标倍数).
+
+Items use Qingliu's keys (ph do codmn cod bod5 nh3n tp tn cu zn f se as hg cd
+cr6 pb cn phenol oil las sulfide fcoli) in canonical units: mg/L, fcoli 个/L,
+ph dimensionless. A unit may follow the value (nh3n=1.2mg/L); a unit other
+than the canonical one is refused, never converted. tn and fcoli are
+classified for reference but are not evaluated unless --items says so.`,
+		Example: "  qingliu water-class --target III nh3n=1.2 do=4.5 tp=0.15 codmn=5",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			tc, err := water.ParseClass(target)
+			if err != nil || tc > water.V {
+				return badInputf("water-class: --target %q: want I, II, III, IV or V", target)
+			}
+			if len(args) == 0 {
+				return badInputf("water-class: give at least one ITEM=VALUE")
+			}
+			keys, vals, units, err := parseAssignments(args)
+			if err != nil {
+				return badInputf("water-class: %w", err)
+			}
+			set, err := loadStandards(dir)
+			if err != nil {
+				return err
+			}
+			tab := set.Water
+			out := waterOutput{Target: tc, Lake: lake, Items: map[string]water.Class{}, Exceeding: map[string]*float64{}}
+			in := make(map[string]water.Value, len(keys))
+			for _, k := range keys {
+				info, ok := tab.Item(k)
+				if !ok {
+					return badInputf("water-class: unknown item %q", k)
+				}
+				u, given := units[k]
+				if !given {
+					u = info.Unit
+				}
+				if err := tab.CheckUnit(k, u); err != nil {
+					return badInputf("water-class: %w", err)
+				}
+				if !info.Classed {
+					out.Ignored = append(out.Ignored, k)
+					continue
+				}
+				in[k] = water.Value{V: vals[k], Unit: u}
+			}
+			opts := water.Options{Target: tc, Lake: lake}
+			if items != "" {
+				if opts.Items, err = tab.ItemSet(strings.Split(items, ",")...); err != nil {
+					return badInputf("water-class: --items: %w", err)
+				}
+			}
+			r, err := tab.ClassifyUnits(in, opts)
+			if err != nil {
+				return badInputf("water-class: %w", err)
+			}
+			out.Class, out.Status, out.MeetsTarget = r.Class, r.Status, r.MeetsTarget
+			for _, it := range r.Items {
+				if !it.Evaluated {
+					if out.Reference == nil {
+						out.Reference = map[string]water.Class{}
+					}
+					out.Reference[it.Key] = it.Class
+					continue
+				}
+				out.Items[it.Key] = it.Class
+				if it.Exceeds {
+					var m *float64
+					if it.HasMultiple {
+						m = &it.Multiple
+					}
+					out.Exceeding[it.Key] = m
+				}
+			}
+			return writeStandardsJSON(cmd.OutOrStdout(), out)
+		},
+	}
+	addStandardsFlag(cmd, &dir)
+	cmd.Flags().StringVar(&target, "target", "III", "the section's target class (水质目标), I–V")
+	cmd.Flags().BoolVar(&lake, "lake", false, "lake or reservoir: use the 湖、库 total-phosphorus limits")
+	cmd.Flags().StringVar(&items, "items", "", "comma-separated items to evaluate instead of the standard's 21")
+	return cmd
+}
+
+type levelOutput struct {
+	Level       domain.Level `json:"level"`
+	Chinese     string       `json:"name_zh"`
+	Grade       string       `json:"grade_zh,omitempty"`
+	Roman       string       `json:"roman"`
+	CAPSeverity string       `json:"cap_severity,omitempty"`
+	Color       string       `json:"color"`
+	Source      string       `json:"source"`
+}
+
+func newLevelCmd() *cobra.Command {
+	var dir, source, days, class, target, city, grade string
+	var aqiValue int
+	var multiple float64
+	var drinking bool
+	cmd := &cobra.Command{
+		Use:   "level --source aqi-daily|aqi-hourly|water|legacy ...",
+		Short: "Map a source grading onto the unified warning scale",
+		Long: `Map a source grading onto the unified warning scale (none, blue, yellow,
+orange, red) through the severity mappings:
+
+  --source aqi-daily  --days 231,250            daily AQI values, oldest first
+  --source aqi-hourly --aqi 180
+  --source water      --class IV --target II [--multiple 0.8] [--drinking-source]
+  --source legacy     --city guangzhou --grade Ⅲ级`,
+		Example: "  qingliu level --source aqi-daily --days 231,250",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return badInputf("level: unexpected arguments %q", args)
+			}
+			used := map[string][]string{
+				"aqi-daily":  {"days"},
+				"aqi-hourly": {"aqi"},
+				"water":      {"class", "target", "multiple", "drinking-source"},
+				"legacy":     {"city", "grade"},
+			}
+			want, ok := used[source]
+			if !ok {
+				return badInputf("level: --source %q: want aqi-daily, aqi-hourly, water or legacy", source)
+			}
+			for _, name := range []string{"days", "aqi", "class", "target", "multiple", "drinking-source", "city", "grade"} {
+				if cmd.Flags().Changed(name) && !slices.Contains(want, name) {
+					return badInputf("level: --%s does not apply to --source %s", name, source)
+				}
+			}
+			required := map[string][]string{"aqi-daily": {"days"}, "aqi-hourly": {"aqi"}, "water": {"class", "target"}, "legacy": {"city", "grade"}}
+			for _, name := range required[source] {
+				if !cmd.Flags().Changed(name) {
+					return badInputf("level: --source %s needs --%s", source, name)
+				}
+			}
+			set, err := loadStandards(dir)
+			if err != nil {
+				return err
+			}
+			m := set.Severity
+			var l domain.Level
+			switch source {
+			case "aqi-daily":
+				var vals []int
+				for _, s := range strings.Split(days, ",") {
+					n, err := strconv.Atoi(strings.TrimSpace(s))
+					if err != nil || n < 0 {
+						return badInputf("level: --days: %q is not a non-negative integer AQI", s)
+					}
+					vals = append(vals, n)
+				}
+				l = m.Persistence(vals)
+			case "aqi-hourly":
+				if aqiValue < 0 {
+					return badInputf("level: --aqi %d: want a non-negative integer", aqiValue)
+				}
+				l = m.AQIHourly(aqiValue)
+			case "water":
+				c, err := water.ParseClass(class)
+				if err != nil {
+					return badInputf("level: --class: %w", err)
+				}
+				tc, err := water.ParseClass(target)
+				if err != nil || tc > water.V {
+					return badInputf("level: --target %q: want I, II, III, IV or V", target)
+				}
+				if math.IsNaN(multiple) || math.IsInf(multiple, 0) || multiple < 0 {
+					return badInputf("level: --multiple %v: want a finite non-negative number", multiple)
+				}
+				l = m.Water(c, tc, multiple, drinking)
+			case "legacy":
+				if l, err = m.Legacy(city, grade); err != nil {
+					return badInputf("level: %w", err)
+				}
+			}
+			return writeStandardsJSON(cmd.OutOrStdout(), levelOutput{
+				Level: l, Chinese: l.Chinese(), Grade: l.ChineseGrade(), Roman: l.Roman(),
+				CAPSeverity: l.CAPSeverity(), Color: l.Color(), Source: source,
+			})
+		},
+	}
+	addStandardsFlag(cmd, &dir)
+	f := cmd.Flags()
+	f.StringVar(&source, "source", "", "aqi-daily, aqi-hourly, water or legacy")
+	f.StringVar(&days, "days", "", "aqi-daily: daily AQI values, oldest first, comma-separated")
+	f.IntVar(&aqiValue, "aqi", 0, "aqi-hourly: the hourly AQI")
+	f.StringVar(&class, "class", "", "water: the section's GB 3838 class")
+	f.StringVar(&target, "target", "", "water: the section's target class")
+	f.Float64Var(&multiple, "multiple", 0, "water: the largest exceedance multiple (超标倍数) against the target")
+	f.BoolVar(&drinking, "drinking-source", false, "water: the section is, or feeds, a drinking-water source")
+	f.StringVar(&city, "city", "", "legacy: city key or Chinese name (guangzhou, 广州 …)")
+	f.StringVar(&grade, "grade", "", "legacy: the city's grade, e.g. Ⅲ级")
+	return cmd
+}

@@ -1,0 +1,266 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+)
+
+const testStandards = "../../configs/standards"
+
+func runStandardsCmd(t *testing.T, newCmd func() *cobra.Command, args ...string) (map[string]any, string, error) {
+	t.Helper()
+	cmd := newCmd()
+	var out, errOut bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	cmd.SetArgs(append([]string{"--standards", testStandards}, args...))
+	err := cmd.Execute()
+	if err != nil {
+		return nil, out.String(), err
+	}
+	var got map[string]any
+	if jerr := json.Unmarshal(out.Bytes(), &got); jerr != nil {
+		t.Fatalf("output is not JSON: %v\n%s", jerr, out.String())
+	}
+	if n := strings.Count(strings.TrimSpace(out.String()), "\n"); n != 0 {
+		t.Errorf("output is %d lines, want one JSON line", n+1)
+	}
+	return got, out.String(), nil
+}
+
+// jsonLiteral decodes a JSON literal for comparison with decoded output.
+func jsonLiteral(t *testing.T, s string) any {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		t.Fatalf("bad test literal %s: %v", s, err)
+	}
+	return v
+}
+
+func TestStandardsAQICmd(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want map[string]string // key → JSON literal of the expected value
+	}{
+		{
+			name: "issue example, 2012 daily",
+			args: []string{"--time", "2025-06-01T12:00:00+08:00", "--period", "24h", "pm25=45", "pm10=60", "so2=10", "no2=30", "co=0.8", "o3_8h=90"},
+			want: map[string]string{
+				"standard": `"HJ633-2012"`, "aqi": `63`, "level": `2`, "category": `"良"`, "primary": `["pm25"]`,
+				"iaqi":      `{"pm25":63,"pm10":55,"so2":10,"no2":38,"co":20,"o3_8h":45}`,
+				"exceeding": `[]`, "missing": `["o3_1h"]`, "color": `"#ffff00"`, "period": `"24h"`,
+			},
+		},
+		{
+			name: "2026 hourly vector: PM2.5 75 is 114",
+			args: []string{"--time", "2026-03-01T00:00:00+08:00", "--period", "1h", "pm25=75", "pm10=150", "so2=500", "no2=200", "co=10", "o3_1h=200"},
+			want: map[string]string{
+				"standard": `"HJ633-2026"`, "aqi": `114`, "level": `3`, "category": `"轻度污染"`, "primary": `["pm25"]`,
+				"iaqi": `{"so2":100,"no2":100,"co":100,"o3_1h":100,"pm10":112,"pm25":114}`,
+			},
+		},
+		{
+			name: "one second before the switch is 2012",
+			args: []string{"--time", "2026-02-28T23:59:59+08:00", "--period", "1h", "pm25=75"},
+			want: map[string]string{"standard": `"HJ633-2012"`, "aqi": `100`, "primary": `["pm25"]`},
+		},
+		{
+			name: "the switch instant in UTC is 2026",
+			args: []string{"--time", "2026-02-28T16:00:00Z", "--period", "1h", "pm25=75"},
+			want: map[string]string{"standard": `"HJ633-2026"`},
+		},
+		{
+			name: "2026 missing pollutant, AQI not above 100: NA",
+			args: []string{"--time", "2026-06-01T12:00:00+08:00", "--period", "24h", "pm25=45", "pm10=60"},
+			want: map[string]string{
+				"aqi": `null`, "level": `null`, "category": `null`, "na": `true`, "primary": `[]`,
+				"iaqi": `{"pm25":70,"pm10":58}`, "missing": `["so2","no2","co","o3_8h"]`,
+			},
+		},
+		{
+			name: "2026 missing pollutant, AQI above 100: published",
+			args: []string{"--time", "2026-06-01T12:00:00+08:00", "--period", "24h", "pm25=80"},
+			want: map[string]string{"aqi": `119`, "level": `3`, "primary": `["pm25"]`},
+		},
+		{
+			name: "2012 SO2 1-h above 800 is replaced by the 24-h average",
+			args: []string{"--time", "2025-01-01T08:00:00+08:00", "--period", "1h", "so2=801", "so2_24h=120"},
+			want: map[string]string{"iaqi": `{"so2_24h":85}`, "replaced": `{"so2":"so2_24h"}`, "aqi": `85`, "primary": `["so2_24h"]`},
+		},
+		{
+			name: "2026 SO2 1-h above 800 is 200",
+			args: []string{"--time", "2026-05-01T08:00:00+08:00", "--period", "1h", "so2=801"},
+			want: map[string]string{"iaqi": `{"so2":200}`, "beyond_top": `["so2"]`, "aqi": `200`},
+		},
+		{
+			name: "pollutant outside the report is ignored",
+			args: []string{"--time", "2026-05-01T08:00:00+08:00", "--period", "24h", "o3_1h=100", "pm25=100"},
+			want: map[string]string{"ignored": `["o3_1h"]`},
+		},
+		{
+			name: "time without offset is Beijing time",
+			args: []string{"--time", "2026-03-01T00:00:00", "pm25=60"},
+			want: map[string]string{"standard": `"HJ633-2026"`, "period": `"1h"`, "iaqi": `{"pm25":100}`},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, raw, err := runStandardsCmd(t, newAQICmd, tt.args...)
+			if err != nil {
+				t.Fatalf("err = %v", err)
+			}
+			for k, lit := range tt.want {
+				if !reflect.DeepEqual(got[k], jsonLiteral(t, lit)) {
+					t.Errorf("%s = %v, want %s\n%s", k, got[k], lit, raw)
+				}
+			}
+		})
+	}
+}
+
+func TestStandardsWaterClassCmd(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want map[string]string
+	}{
+		{
+			name: "issue example",
+			args: []string{"--target", "III", "nh3n=1.2", "do=4.5", "tp=0.15", "codmn=5"},
+			want: map[string]string{
+				"class": `"IV"`, "status": `"轻度污染"`,
+				"items":     `{"nh3n":"IV","do":"IV","tp":"III","codmn":"III"}`,
+				"exceeding": `{"nh3n":0.2,"do":0.1}`, "meets_target": `false`, "target": `"III"`,
+			},
+		},
+		{
+			name: "default target is III",
+			args: []string{"nh3n=1.2", "do=4.5", "tp=0.15", "codmn=5"},
+			want: map[string]string{"class": `"IV"`, "exceeding": `{"nh3n":0.2,"do":0.1}`, "meets_target": `false`},
+		},
+		{
+			name: "lake phosphorus column",
+			args: []string{"--lake", "--target", "II", "tp=0.04"},
+			want: map[string]string{"class": `"III"`, "items": `{"tp":"III"}`, "exceeding": `{"tp":0.6}`, "lake": `true`},
+		},
+		{
+			name: "pH out of range has no multiple; tn is reference only",
+			args: []string{"--target", "II", "ph=9.5", "tn=1.2", "temp=25"},
+			want: map[string]string{
+				"class": `"劣V"`, "status": `"重度污染"`, "exceeding": `{"ph":null}`,
+				"reference": `{"tn":"IV"}`, "ignored": `["temp"]`,
+			},
+		},
+		{
+			name: "canonical unit spelled out is accepted",
+			args: []string{"nh3n=0.1mg/L", "hg=0.00004 mg/l"},
+			want: map[string]string{"class": `"I"`, "status": `"优"`, "meets_target": `true`, "exceeding": `{}`},
+		},
+		{
+			name: "section evaluates tn by configuration",
+			args: []string{"--items", "tn,tp", "tn=1.2", "tp=0.05"},
+			want: map[string]string{"class": `"IV"`, "items": `{"tn":"IV","tp":"II"}`},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, raw, err := runStandardsCmd(t, newWaterClassCmd, tt.args...)
+			if err != nil {
+				t.Fatalf("err = %v", err)
+			}
+			for k, lit := range tt.want {
+				if !reflect.DeepEqual(got[k], jsonLiteral(t, lit)) {
+					t.Errorf("%s = %v, want %s\n%s", k, got[k], lit, raw)
+				}
+			}
+		})
+	}
+}
+
+func TestStandardsLevelCmd(t *testing.T) {
+	tests := []struct {
+		args []string
+		want map[string]string
+	}{
+		{[]string{"--source", "aqi-daily", "--days", "231,250"},
+			map[string]string{"level": `"yellow"`, "name_zh": `"黄色预警"`, "cap_severity": `"Moderate"`, "source": `"aqi-daily"`}},
+		{[]string{"--source", "aqi-daily", "--days", "150,231,320,250,199"}, map[string]string{"level": `"orange"`}},
+		{[]string{"--source", "aqi-daily", "--days", "100,120"}, map[string]string{"level": `"none"`, "name_zh": `"无"`}},
+		{[]string{"--source", "aqi-hourly", "--aqi", "180"}, map[string]string{"level": `"blue"`, "cap_severity": `"Minor"`}},
+		{[]string{"--source", "water", "--class", "IV", "--target", "II"}, map[string]string{"level": `"yellow"`}},
+		{[]string{"--source", "water", "--class", "IV", "--target", "II", "--drinking-source"}, map[string]string{"level": `"orange"`}},
+		{[]string{"--source", "water", "--class", "IV", "--target", "III", "--multiple", "3.2"}, map[string]string{"level": `"orange"`}},
+		{[]string{"--source", "water", "--class", "II", "--target", "III"}, map[string]string{"level": `"none"`}},
+		{[]string{"--source", "legacy", "--city", "广州", "--grade", "Ⅲ级"}, map[string]string{"level": `"yellow"`, "roman": `"III"`}},
+		{[]string{"--source", "legacy", "--city", "qingyuan", "--grade", "特别重大"}, map[string]string{"level": `"red"`, "cap_severity": `"Extreme"`}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			got, raw, err := runStandardsCmd(t, newLevelCmd, tt.args...)
+			if err != nil {
+				t.Fatalf("err = %v", err)
+			}
+			for k, lit := range tt.want {
+				if !reflect.DeepEqual(got[k], jsonLiteral(t, lit)) {
+					t.Errorf("%s = %v, want %s\n%s", k, got[k], lit, raw)
+				}
+			}
+		})
+	}
+}
+
+func TestStandardsBadInputExit2(t *testing.T) {
+	tests := []struct {
+		name    string
+		newCmd  func() *cobra.Command
+		args    []string
+		wantErr string
+	}{
+		{"aqi without time", newAQICmd, []string{"pm25=10"}, "--time is required"},
+		{"aqi bad time", newAQICmd, []string{"--time", "yesterday", "pm25=10"}, "--time"},
+		{"aqi bad period", newAQICmd, []string{"--time", "2025-06-01T12:00:00+08:00", "--period", "8h", "pm25=10"}, "--period"},
+		{"aqi unknown pollutant", newAQICmd, []string{"--time", "2025-06-01T12:00:00+08:00", "pm2.5=10"}, "unknown pollutant"},
+		{"aqi negative", newAQICmd, []string{"--time", "2025-06-01T12:00:00+08:00", "pm25=-1"}, "non-negative"},
+		{"aqi not a number", newAQICmd, []string{"--time", "2025-06-01T12:00:00+08:00", "pm25=abc"}, "not a number"},
+		{"aqi duplicate", newAQICmd, []string{"--time", "2025-06-01T12:00:00+08:00", "pm25=1", "pm25=2"}, "twice"},
+		{"aqi no pollutants", newAQICmd, []string{"--time", "2025-06-01T12:00:00+08:00"}, "at least one"},
+		{"aqi before any version", newAQICmd, []string{"--time", "2010-01-01T00:00:00+08:00", "pm25=10"}, "no AQI standard in force"},
+		{"aqi unknown flag", newAQICmd, []string{"--colour"}, "unknown flag"},
+		{"aqi bad standards dir", newAQICmd, []string{"--standards", "testdata/nowhere", "--time", "2025-06-01T12:00:00+08:00", "pm25=1"}, "load standards"},
+		{"water unknown item", newWaterClassCmd, []string{"cond=300"}, "unknown item"},
+		{"water foreign unit", newWaterClassCmd, []string{"hg=0.05ug/L"}, "not the canonical unit mg/L"},
+		{"water bad target", newWaterClassCmd, []string{"--target", "劣V", "nh3n=1"}, "--target"},
+		{"water bad items", newWaterClassCmd, []string{"--items", "nh3n,temp", "nh3n=1"}, "--items"},
+		{"level unknown source", newLevelCmd, []string{"--source", "noise"}, "--source"},
+		{"level missing days", newLevelCmd, []string{"--source", "aqi-daily"}, "needs --days"},
+		{"level flag for another source", newLevelCmd, []string{"--source", "aqi-daily", "--days", "300", "--aqi", "5"}, "does not apply"},
+		{"level bad days", newLevelCmd, []string{"--source", "aqi-daily", "--days", "300,x"}, "--days"},
+		{"level bad class", newLevelCmd, []string{"--source", "water", "--class", "VI", "--target", "II"}, "--class"},
+		{"level unknown city", newLevelCmd, []string{"--source", "legacy", "--city", "深圳", "--grade", "Ⅲ级"}, "unknown city"},
+		{"level unknown grade", newLevelCmd, []string{"--source", "legacy", "--city", "广州", "--grade", "Ⅴ级"}, "unknown grade"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, out, err := runStandardsCmd(t, tt.newCmd, tt.args...)
+			if exitCode(err) != 2 {
+				t.Fatalf("exitCode(%v) = %d, want 2", err, exitCode(err))
+			}
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("error %q does not contain %q", err, tt.wantErr)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error is not one line: %q", err)
+			}
+			if out != "" {
+				t.Errorf("stdout = %q, want nothing on error", out)
+			}
+		})
+	}
+}
