@@ -139,12 +139,12 @@ func runIngestBench(b *testing.B, mosquitto bool) {
 	if mosquitto {
 		mq := testenv.StartMosquitto(b, testenv.MosquittoOptions{})
 		natsURL := testenv.NATS(b).ClientURL()
-		in := newStack(b, influx, stackOptions{natsURL: natsURL, mqttBroker: mq.URL(), stations: file})
-		wr := newStack(b, influx, stackOptions{natsURL: natsURL, mqttBroker: mq.URL(), stations: file})
+		in := newStack(b, influx, stackOptions{natsURL: natsURL, mqttBroker: mq.URL(), stations: file, shipped: true})
+		wr := newStack(b, influx, stackOptions{natsURL: natsURL, mqttBroker: mq.URL(), stations: file, shipped: true})
 		procs = append(procs, wr.start("writer"), in.start("ingest"))
 		broker, db = mq.URL(), in.db
 	} else {
-		s := newStack(b, influx, stackOptions{stations: file})
+		s := newStack(b, influx, stackOptions{stations: file, shipped: true})
 		procs = append(procs, s.start("up"))
 		broker, db = s.mqttURL(), s.db
 	}

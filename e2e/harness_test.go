@@ -60,6 +60,7 @@ type stackOptions struct {
 	extra      string // appended YAML
 	clientID   string // MQTT client id of the ingest stage
 	stations   string // station registry file; default configs/stations.yaml
+	shipped    bool   // the shipped writer batching instead of the small test batches
 	shared     string // MQTT shared subscription group
 }
 
@@ -74,6 +75,10 @@ func newStack(t testing.TB, influx *testenv.Influx, o stackOptions) *stack {
 		broker = fmt.Sprintf("tcp://127.0.0.1:%d", s.ports.MQTT)
 	}
 	root := testenv.RepoRoot(t)
+	batch := "  batch_size: 2000\n  flush_interval: 200ms\n"
+	if o.shipped {
+		batch = ""
+	}
 	if o.stations == "" {
 		o.stations = filepath.Join(root, "configs", "stations.yaml")
 	}
@@ -95,9 +100,7 @@ influxdb:
   database: %s
   timeout: 5s
 writer:
-  batch_size: 2000
-  flush_interval: 200ms
-  max_backoff: 1s
+%s  max_backoff: 1s
 http:
   listen: 127.0.0.1:%d
 files:
@@ -105,7 +108,7 @@ files:
   standards: %s
 log:
   level: debug
-%s`, o.natsURL, s.ports.NATS, s.ports.MQTT, filepath.Join(s.dir, "jetstream"), broker, o.clientID, o.shared, influx.URL(), s.db, s.ports.HTTP,
+%s`, o.natsURL, s.ports.NATS, s.ports.MQTT, filepath.Join(s.dir, "jetstream"), broker, o.clientID, o.shared, influx.URL(), s.db, batch, s.ports.HTTP,
 		o.stations, filepath.Join(root, "configs", "standards"), o.extra)
 	if err := os.WriteFile(s.config(), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/valyala/fastjson"
+
 	"github.com/qingliu/qingliu/domain"
 	"github.com/qingliu/qingliu/registry"
 )
@@ -43,6 +45,7 @@ type Stations interface {
 type Pipeline struct {
 	reg Stations
 	lim Limits
+	pp  fastjson.ParserPool
 }
 
 // NewPipeline builds a pipeline over the station registry.
@@ -91,7 +94,7 @@ func (p *Pipeline) Process(src domain.Source, station, format string, payload []
 	)
 	switch format {
 	case FormatJSON:
-		raws, rej = decodeJSON(payload, p.lim.MaxBatch)
+		raws, rej = decodeJSON(&p.pp, payload, p.lim.MaxBatch)
 	case FormatSenML:
 		raws, rej = decodeSenML(payload, now, p.lim.MaxBatch)
 	default:
@@ -175,7 +178,7 @@ func (p *Pipeline) normalise(res *Result, st *registry.Station, src domain.Sourc
 // value checks one value: known parameter of the station's medium, unit
 // converted to canonical, finite, physically plausible, valid flag.
 func (p *Pipeline) value(st *registry.Station, v rawValue) (float64, domain.Flag, *Reject) {
-	par, ok := registry.LookupParam(v.Param)
+	par, ok := registry.ParamLimits(v.Param)
 	if !ok {
 		return 0, "", rejectf(CodeUnknownParam, v.Param, "unknown parameter %q", clipS(v.Param))
 	}

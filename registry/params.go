@@ -205,3 +205,20 @@ func Params() []Param {
 	}
 	return out
 }
+
+// Limits is what a hot path needs of a parameter: its medium, canonical unit
+// and plausible range. ParamLimits returns it without copying slices.
+type Limits struct {
+	Medium   domain.Medium
+	Unit     string
+	Min, Max float64
+}
+
+// ParamLimits returns the limits of the parameter with canonical key key.
+func ParamLimits(key string) (Limits, bool) {
+	p, ok := paramRef(key)
+	if !ok {
+		return Limits{}, false
+	}
+	return Limits{Medium: p.Medium, Unit: p.Unit, Min: p.Min, Max: p.Max}, true
+}

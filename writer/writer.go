@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/influxdata/influxdb-client-go/v2/api/write"
+	"github.com/influxdata/line-protocol/v2/lineprotocol"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,9 +20,10 @@ import (
 	"github.com/qingliu/qingliu/registry"
 )
 
-// PointWriter writes points to InfluxDB and returns when they are stored.
-type PointWriter interface {
-	WritePoint(ctx context.Context, point ...*write.Point) error
+// RecordWriter writes line protocol to InfluxDB and returns when it is
+// stored (influxdb-client-go's blocking write API).
+type RecordWriter interface {
+	WriteRecord(ctx context.Context, line ...string) error
 }
 
 // Stations gives the registry's view of a station, for the tags.
@@ -69,17 +70,17 @@ type Writer struct {
 	cfg      Config
 	cons     jetstream.Consumer
 	pub      Publisher
-	out      PointWriter
+	out      RecordWriter
+	dec      bus.Decoder
 	reg      Stations
 	createDB CreateDB
 	log      *slog.Logger
 	m        *metrics
-	lastOK   atomic.Int64 // unix nanos of the last successful write
 	failing  atomic.Bool
 }
 
 // New builds a writer over the durable consumer cons (see bus.WriterConsumer).
-func New(cfg Config, cons jetstream.Consumer, pub Publisher, out PointWriter, reg Stations, createDB CreateDB, promReg prometheus.Registerer, log *slog.Logger) *Writer {
+func New(cfg Config, cons jetstream.Consumer, pub Publisher, out RecordWriter, reg Stations, createDB CreateDB, promReg prometheus.Registerer, log *slog.Logger) *Writer {
 	return &Writer{cfg: cfg.withDefaults(), cons: cons, pub: pub, out: out, reg: reg, createDB: createDB, log: log, m: newMetrics(promReg)}
 }
 
@@ -148,18 +149,27 @@ func (w *Writer) fetchLoop(ctx context.Context, out chan<- batch) error {
 // writeBatch writes b until it is stored (or isolated into quarantine), then
 // acks it. It gives up only when ctx ends: the batch is then redelivered.
 func (w *Writer) writeBatch(ctx context.Context, b batch) {
-	points := make([]*write.Point, 0, len(b.msgs))
+	var enc lineprotocol.Encoder
+	enc.SetBuffer(make([]byte, 0, 256*len(b.msgs)))
+	// ends[i] is where line i ends in the buffer; msg[i] is its message.
+	ends := make([]int, 0, len(b.msgs))
 	idx := make([]int, 0, len(b.msgs))
 	for i, m := range b.msgs {
-		p, err := w.point(m.Data())
+		start := len(enc.Bytes())
+		err := w.encode(&enc, m.Data())
+		if err == nil {
+			err = enc.Err()
+		}
 		if err != nil {
+			enc.ClearErr()
+			enc.SetBuffer(enc.Bytes()[:start])
 			w.quarantine(ctx, m, fmt.Sprintf("cannot build an InfluxDB point: %v", err))
 			continue
 		}
-		points = append(points, p)
+		ends = append(ends, len(enc.Bytes()))
 		idx = append(idx, i)
 	}
-	if err := w.store(ctx, b.msgs, points, idx); err != nil {
+	if err := w.store(ctx, b.msgs, enc.Bytes(), 0, ends, idx); err != nil {
 		return // stopping: leave the batch unacked for redelivery
 	}
 	// A lost ack means a redelivery, which rewrites identical points:
@@ -173,13 +183,14 @@ func (w *Writer) writeBatch(ctx context.Context, b batch) {
 	if err := b.msgs[len(b.msgs)-1].DoubleAck(ackCtx); err != nil {
 		w.log.Warn("ack after write failed; the batch will be redelivered and rewritten", "err", err)
 	}
-	w.m.points.Add(float64(len(points)))
+	w.m.points.Add(float64(len(ends)))
 	w.m.batches.Inc()
 }
 
-// store writes points, splitting on 413 and isolating poison points.
-func (w *Writer) store(ctx context.Context, msgs []jetstream.Msg, points []*write.Point, idx []int) error {
-	if len(points) == 0 {
+// store writes the lines buf[from:ends[len-1]] (line i ends at ends[i] and
+// came from msgs[idx[i]]), splitting on 413 and isolating poison lines.
+func (w *Writer) store(ctx context.Context, msgs []jetstream.Msg, buf []byte, from int, ends, idx []int) error {
+	if len(ends) == 0 {
 		return nil
 	}
 	backoff := 100 * time.Millisecond
@@ -196,11 +207,10 @@ func (w *Writer) store(ctx context.Context, msgs []jetstream.Msg, points []*writ
 		}
 		start := time.Now()
 		wctx, cancel := context.WithTimeout(ctx, w.cfg.WriteTimeout)
-		err := w.out.WritePoint(wctx, points...)
+		err := w.out.WriteRecord(wctx, string(buf[from:ends[len(ends)-1]]))
 		cancel()
 		if err == nil {
 			w.m.writeSeconds.Observe(time.Since(start).Seconds())
-			w.lastOK.Store(time.Now().UnixNano())
 			if w.failing.Swap(false) {
 				w.log.Info("influxdb writes recovered")
 			}
@@ -213,35 +223,34 @@ func (w *Writer) store(ctx context.Context, msgs []jetstream.Msg, points []*writ
 		w.m.errors.WithLabelValues(cl.String()).Inc()
 		switch cl {
 		case classSplit, classPoison:
-			if len(points) == 1 {
+			if len(ends) == 1 {
+				what := "refused the point"
 				if cl == classSplit {
-					w.quarantine(ctx, msgs[idx[0]], fmt.Sprintf("influxdb refused a single point as too large: %v", err))
-				} else {
-					w.quarantine(ctx, msgs[idx[0]], fmt.Sprintf("influxdb refused the point: %v", err))
+					what = "refused a single point as too large"
 				}
+				w.quarantine(ctx, msgs[idx[0]], fmt.Sprintf("influxdb %s: %v", what, err))
 				return nil
 			}
-			h := len(points) / 2
-			if err := w.store(ctx, msgs, points[:h], idx[:h]); err != nil {
+			h := len(ends) / 2
+			if err := w.store(ctx, msgs, buf, from, ends[:h], idx[:h]); err != nil {
 				return err
 			}
-			return w.store(ctx, msgs, points[h:], idx[h:])
+			return w.store(ctx, msgs, buf, ends[h-1], ends[h:], idx[h:])
 		case classMissingDB:
 			if w.createDB != nil {
-				if cerr := w.createDB(ctx); cerr == nil {
+				cerr := w.createDB(ctx)
+				if cerr == nil {
 					w.log.Info("created missing influxdb database")
 					continue
-				} else {
-					err = fmt.Errorf("%w (creating it failed: %v)", err, cerr)
 				}
+				err = fmt.Errorf("%w (creating it failed: %v)", err, cerr)
 			}
 		}
 		if !w.failing.Swap(true) || !logged {
-			w.log.Error("influxdb write failing; readings wait in jetstream", "err", err, "class", cl.String(), "points", len(points))
+			w.log.Error("influxdb write failing; readings wait in jetstream", "err", err, "class", cl.String(), "points", len(ends))
 			logged = true
 		}
-		wait := max(after, backoff)
-		if !sleep(ctx, wait) {
+		if !sleep(ctx, max(after, backoff)) {
 			return ctx.Err()
 		}
 		backoff = min(backoff*2, w.cfg.MaxBackoff)
@@ -272,46 +281,51 @@ func (w *Writer) quarantine(ctx context.Context, m jetstream.Msg, reason string)
 	}
 }
 
-// point builds one InfluxDB point per station report (DESIGN §3.4).
-func (w *Writer) point(data []byte) (*write.Point, error) {
-	r, err := bus.DecodeReading(data)
+// tagKeys are the tags of DESIGN §3.4, in the lexical order line protocol
+// encoding wants.
+var tagKeys = [...]string{"basin", "city", "district", "river", "site_kind", "source", "station"}
+
+// encode appends the InfluxDB line of one READINGS message: one point per
+// station report (DESIGN §3.4) with tags from the registry, one float field
+// per parameter, a string <param>_flag field where the flag is not N, and
+// the observation time as timestamp.
+func (w *Writer) encode(enc *lineprotocol.Encoder, data []byte) error {
+	r, err := w.dec.Decode(data)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if len(r.Values) == 0 {
-		return nil, errors.New("reading has no values")
+		return errors.New("reading has no values")
 	}
-	return Point(&r, w.reg), nil
+	Encode(enc, &r, w.reg)
+	return nil
 }
 
-// Point is the InfluxDB point of a reading: tags from the registry, one float
-// field per parameter, a string <param>_flag field where the flag is not N,
-// the observation time as timestamp.
-func Point(r *domain.Reading, reg Stations) *write.Point {
-	tags := map[string]string{"station": r.Station, "source": string(r.Source)}
+// Encode appends the line of reading r to enc.
+func Encode(enc *lineprotocol.Encoder, r *domain.Reading, reg Stations) {
+	var tags [len(tagKeys)]string
 	if st, ok := reg.Station(r.Station); ok {
-		setTag(tags, "river", st.River)
-		setTag(tags, "basin", st.Basin)
-		setTag(tags, "city", st.City)
-		setTag(tags, "district", st.District)
-		setTag(tags, "site_kind", st.Kind)
+		tags = [...]string{st.Basin, st.City, st.District, st.River, st.Kind, string(r.Source), r.Station}
+	} else {
+		tags[5], tags[6] = string(r.Source), r.Station
 	}
-	fields := make(map[string]any, len(r.Values)+len(r.Flags))
+	enc.StartLine(string(r.Medium))
+	for i, k := range tagKeys {
+		if tags[i] != "" {
+			enc.AddTag(k, tags[i])
+		}
+	}
 	for k, v := range r.Values {
-		fields[k] = v
+		if fv, ok := lineprotocol.FloatValue(v); ok {
+			enc.AddField(k, fv)
+		}
 	}
 	for k, f := range r.Flags {
 		if f != domain.FlagNormal && f != "" {
-			fields[k+"_flag"] = string(f)
+			enc.AddField(k+"_flag", lineprotocol.MustNewValue(string(f)))
 		}
 	}
-	return write.NewPoint(string(r.Medium), tags, fields, r.Time)
-}
-
-func setTag(tags map[string]string, k, v string) {
-	if v != "" {
-		tags[k] = v
-	}
+	enc.EndLine(r.Time)
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

@@ -170,7 +170,8 @@ func WriterConsumer(batchSize int, ackWait time.Duration) jetstream.ConsumerConf
 	return jetstream.ConsumerConfig{
 		Durable:       ConsumerWriter,
 		Description:   "InfluxDB writer: acks after the write succeeded",
-		FilterSubject: subjReadings + ".>",
+		// No filter: the stream holds only readings, and a wildcard filter
+		// makes the server match every message it loads.
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       ackWait,
 		MaxAckPending: 4 * batchSize,
@@ -187,7 +188,6 @@ func RulesConsumer(maxAckPending int) jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
 		Durable:       ConsumerRules,
 		Description:   "Rules engine: evaluates every reading",
-		FilterSubject: subjReadings + ".>",
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       time.Minute,
 		MaxAckPending: maxAckPending,
