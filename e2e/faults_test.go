@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -120,4 +121,26 @@ func TestProcessKilledMidStreamLosesNothing(t *testing.T) {
 		t.Errorf("influxdb has %d rows; broker acked %d, publisher sent %d", got, total, sentN)
 	}
 	p2.stop()
+}
+
+// InfluxDB not there when qingliu starts: readiness stays up (ingest works),
+// readings wait in JetStream, and when InfluxDB appears the writer creates
+// the missing database and drains the backlog.
+func TestInfluxAbsentAtStart(t *testing.T) {
+	influx := testenv.StartInflux(t)
+	influx.Stop()
+	s := newStack(t, influx, stackOptions{})
+	p := s.start("up")
+	stations := waterStations(t)
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
+	if got := publishReadings(t, s.mqttURL(), stations, t0, 0, 200); got != 200 {
+		t.Fatalf("acked %d of 200 with InfluxDB absent", got)
+	}
+	testenv.Eventually(t, 20*time.Second, "writer reports failing writes", func() bool {
+		return strings.Contains(p.out.String(), "influxdb write failing")
+	})
+	influx.Start()
+	testenv.Eventually(t, 60*time.Second, "backlog written", func() bool {
+		return influx.Count(s.db, "water", "ph") == 200
+	})
 }

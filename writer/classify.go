@@ -37,11 +37,13 @@ func classify(err error) (class, time.Duration) {
 	var he *ihttp.Error
 	if errors.As(err, &he) && he.StatusCode != 0 {
 		after := time.Duration(he.RetryAfter) * time.Second
+		// InfluxDB 1.8 says what is wrong in X-Influxdb-Error (its JSON body
+		// is not the 2.x shape the client parses); 2.x in code and message.
+		msg := strings.ToLower(he.Code + " " + he.Message + " " + he.Header.Get("X-Influxdb-Error"))
 		switch {
 		case he.StatusCode == http.StatusRequestEntityTooLarge:
 			return classSplit, 0
-		case he.StatusCode == http.StatusNotFound && strings.Contains(strings.ToLower(he.Message+he.Code), "database not found"),
-			he.StatusCode == http.StatusNotFound && strings.Contains(strings.ToLower(he.Message), "bucket"):
+		case he.StatusCode == http.StatusNotFound && (strings.Contains(msg, "database not found") || strings.Contains(msg, "bucket")):
 			return classMissingDB, 0
 		case he.StatusCode == http.StatusBadRequest, he.StatusCode == http.StatusUnprocessableEntity:
 			return classPoison, 0
