@@ -46,6 +46,9 @@ lint:
 fuzz:
 	$(GO) test ./ingest -run '^$$' -fuzz FuzzJSON -fuzztime 60s
 	$(GO) test ./ingest -run '^$$' -fuzz FuzzSenML -fuzztime 60s
+	$(GO) test ./ingest/hj212 -run '^$$' -fuzz FuzzParse -fuzztime 60s
+	$(GO) test ./ingest/hj212 -run '^$$' -fuzz FuzzReader -fuzztime 60s
+	$(GO) test ./ingest -run '^$$' -fuzz FuzzHJ212Handle -fuzztime 60s
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

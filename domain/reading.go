@@ -59,8 +59,28 @@ const (
 	SourceCoAP  Source = "coap"
 )
 
-// Reading is one station report: many parameters measured at one instant.
-// Values are in the canonical unit of each parameter.
+// Interval is the aggregation period a reading's values summarise. The zero
+// value is a sample at the reading's instant (MQTT JSON and SenML, HJ 212
+// 2011 real-time data); the others are averages over the period that starts
+// at Reading.Time (HJ 212 2051 minute, 2061 hourly, 2031 daily data).
+type Interval string
+
+// The intervals.
+const (
+	IntervalInstant Interval = ""       // a sample at Time
+	IntervalMinute  Interval = "minute" // HJ 212 2051: the datalogger's MinInterval (1 to 30 min)
+	IntervalHour    Interval = "hour"   // HJ 212 2061
+	IntervalDay     Interval = "day"    // HJ 212 2031: a calendar day in UTC+8
+)
+
+// Valid reports whether i is one of the intervals.
+func (i Interval) Valid() bool {
+	return i == IntervalInstant || i == IntervalMinute || i == IntervalHour || i == IntervalDay
+}
+
+// Reading is one station report: many parameters measured at one instant, or
+// averaged over the Interval that starts there. Values are in the canonical
+// unit of each parameter.
 type Reading struct {
 	Station string             `json:"station"`
 	Medium  Medium             `json:"medium"`
@@ -72,6 +92,12 @@ type Reading struct {
 	Flags map[string]Flag `json:"flags,omitempty"`
 	// Received is when ingest accepted the report, for skew and latency.
 	Received time.Time `json:"received"`
+	// Interval is empty for a sample at Time, else the period the values
+	// average, starting at Time. The writer stores it as the InfluxDB tag
+	// "interval", so that an hourly average and a real-time sample of the
+	// same station at the same instant are two points, not one point
+	// overwritten by the other.
+	Interval Interval `json:"interval,omitempty"`
 }
 
 // Flag returns the flag of parameter p (N when absent).

@@ -42,7 +42,7 @@ func TestMain(m *testing.M) {
 
 // ports are the listeners of one qingliu process under test.
 type ports struct {
-	NATS, MQTT, HTTP int
+	NATS, MQTT, HTTP, HJ212 int
 }
 
 // stack is one test's configuration directory and services.
@@ -69,7 +69,7 @@ type stackOptions struct {
 func newStack(t testing.TB, influx *testenv.Influx, o stackOptions) *stack {
 	t.Helper()
 	s := &stack{t: t, dir: t.TempDir(), influx: influx, db: "qingliu",
-		ports: ports{NATS: testenv.FreePort(t), MQTT: testenv.FreePort(t), HTTP: testenv.FreePort(t)}}
+		ports: ports{NATS: testenv.FreePort(t), MQTT: testenv.FreePort(t), HTTP: testenv.FreePort(t), HJ212: testenv.FreePort(t)}}
 	broker := o.mqttBroker
 	if broker == "" {
 		broker = fmt.Sprintf("tcp://127.0.0.1:%d", s.ports.MQTT)
@@ -103,12 +103,14 @@ writer:
 %s  max_backoff: 1s
 http:
   listen: 127.0.0.1:%d
+hj212:
+  listen: 127.0.0.1:%d
 files:
   stations: %s
   standards: %s
 log:
   level: debug
-%s`, o.natsURL, s.ports.NATS, s.ports.MQTT, filepath.Join(s.dir, "jetstream"), broker, o.clientID, o.shared, influx.URL(), s.db, batch, s.ports.HTTP,
+%s`, o.natsURL, s.ports.NATS, s.ports.MQTT, filepath.Join(s.dir, "jetstream"), broker, o.clientID, o.shared, influx.URL(), s.db, batch, s.ports.HTTP, s.ports.HJ212,
 		o.stations, filepath.Join(root, "configs", "standards"), o.extra)
 	if err := os.WriteFile(s.config(), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

@@ -133,12 +133,12 @@ func TestUnitOverrideConverted(t *testing.T) {
 	if len(res.Readings) != 1 {
 		t.Fatalf("rejects: %v", res.Rejects)
 	}
-	if got := res.Readings[0].Values[param]; !close(got, canonical) {
+	if got := res.Readings[0].Values[param]; !approx(got, canonical) {
 		t.Errorf("%s sent as %v %s stored as %v %s, want %v", param, sent, unit, got, par.Unit, canonical)
 	}
 }
 
-func close(a, b float64) bool {
+func approx(a, b float64) bool {
 	d := a - b
 	if d < 0 {
 		d = -d
@@ -187,7 +187,7 @@ func TestProcessSenML(t *testing.T) {
 	if !r.Time.Equal(time.Unix(1795672800, 0)) {
 		t.Errorf("time = %v", r.Time)
 	}
-	if r.Values["ph"] != 7.2 || r.Values["temp"] != 21.5 || !close(r.Values["nh3n"], 0.42) {
+	if r.Values["ph"] != 7.2 || r.Values["temp"] != 21.5 || !approx(r.Values["nh3n"], 0.42) {
 		t.Errorf("values = %v", r.Values)
 	}
 	if r.Flags["nh3n"] != domain.FlagMaintenance {

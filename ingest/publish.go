@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
@@ -225,6 +224,3 @@ func quarantineMsg(r *Reject, meta Meta) *nats.Msg {
 	h.Set(bus.HdrMsgID, fmt.Sprintf("q|%d|%x", r.Index, f.Sum64()))
 	return msg
 }
-
-// errStopped reports a payload not acked because the publisher stopped.
-var errStopped = errors.New("ingest stopped before the payload was stored")

@@ -283,12 +283,13 @@ func (w *Writer) quarantine(ctx context.Context, m jetstream.Msg, reason string)
 
 // tagKeys are the tags of DESIGN §3.4, in the lexical order line protocol
 // encoding wants.
-var tagKeys = [...]string{"basin", "city", "district", "river", "site_kind", "source", "station"}
+var tagKeys = [...]string{"basin", "city", "district", "interval", "river", "site_kind", "source", "station"}
 
 // encode appends the InfluxDB line of one READINGS message: one point per
-// station report (DESIGN §3.4) with tags from the registry, one float field
+// station report (DESIGN §3.4) with tags from the registry, the tag interval
+// (minute, hour, day) for aggregates and none for samples, one float field
 // per parameter, a string <param>_flag field where the flag is not N, and
-// the observation time as timestamp.
+// the observation time (the period start for aggregates) as timestamp.
 func (w *Writer) encode(enc *lineprotocol.Encoder, data []byte) error {
 	r, err := w.dec.Decode(data)
 	if err != nil {
@@ -305,9 +306,9 @@ func (w *Writer) encode(enc *lineprotocol.Encoder, data []byte) error {
 func Encode(enc *lineprotocol.Encoder, r *domain.Reading, reg Stations) {
 	var tags [len(tagKeys)]string
 	if st, ok := reg.Station(r.Station); ok {
-		tags = [...]string{st.Basin, st.City, st.District, st.River, st.Kind, string(r.Source), r.Station}
+		tags = [...]string{st.Basin, st.City, st.District, string(r.Interval), st.River, st.Kind, string(r.Source), r.Station}
 	} else {
-		tags[5], tags[6] = string(r.Source), r.Station
+		tags[3], tags[6], tags[7] = string(r.Interval), string(r.Source), r.Station
 	}
 	enc.StartLine(string(r.Medium))
 	for i, k := range tagKeys {

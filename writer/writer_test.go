@@ -13,6 +13,7 @@ import (
 
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
 	ihttp "github.com/influxdata/influxdb-client-go/v2/api/http"
+	"github.com/influxdata/line-protocol/v2/lineprotocol"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -177,5 +178,28 @@ func TestWriterIsolatesPoisonAndSplitsLargeBatches(t *testing.T) {
 	}
 	if r, err := bus.DecodeReading(m.Data); err != nil || r.Station != "poison" {
 		t.Errorf("quarantined %q, want the original poison reading", m.Data)
+	}
+}
+
+type noStations struct{}
+
+func (noStations) Station(string) (*registry.Station, bool) { return nil, false }
+
+// An hourly average and a real-time sample at the same instant are two
+// series (the interval tag), so neither overwrites the other.
+func TestEncodeIntervalTag(t *testing.T) {
+	ts := time.Unix(1795672800, 0)
+	var enc lineprotocol.Encoder
+	enc.SetPrecision(lineprotocol.Nanosecond)
+	for _, iv := range []domain.Interval{domain.IntervalInstant, domain.IntervalHour} {
+		r := domain.Reading{Station: "s1", Medium: domain.Water, Source: domain.SourceHJ212, Time: ts, Interval: iv, Values: map[string]float64{"ph": 7}}
+		Encode(&enc, &r, noStations{})
+	}
+	if err := enc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	want := "water,source=hj212,station=s1 ph=7 1795672800000000000\nwater,interval=hour,source=hj212,station=s1 ph=7 1795672800000000000\n"
+	if got := string(enc.Bytes()); got != want {
+		t.Errorf("lines:\n%s\nwant:\n%s", got, want)
 	}
 }

@@ -171,15 +171,57 @@ func buildIngest(ctx context.Context, e *env, connect func(string) (*nats.Conn, 
 	}, pipe, pub, m, log, time.Now)
 	e.admin.AddCheck("mqtt", true, src.Ready)
 	e.admin.AddCheck("nats_ingest", true, connStatus(nc))
-	log.Info("ingest stage ready", "broker", cfg.MQTT.Broker, "stations", len(e.reg.Stations()))
+	inputs := []component{{"ingest-mqtt", src.Run}}
+	if cfg.HJ212.Listen != "-" {
+		hj, err := buildHJ212(e, pipe, pub)
+		if err != nil {
+			return nil, err
+		}
+		inputs = append(inputs, component{"ingest-hj212", hj.Run})
+	}
+	log.Info("ingest stage ready", "broker", cfg.MQTT.Broker, "hj212", cfg.HJ212.Listen, "stations", len(e.reg.Stations()))
 	return &ingestStage{
 		publishers: []component{{"ingest-publisher", func(ctx context.Context) error {
 			err := pub.Run(ctx)
 			nc.Close()
 			return err
 		}}},
-		inputs: []component{{"ingest-mqtt", src.Run}},
+		inputs: inputs,
 	}, nil
+}
+
+// buildHJ212 builds the HJ 212 TCP listener and binds it, so that a port in
+// use fails the start.
+func buildHJ212(e *env, pipe *ingest.Pipeline, pub *ingest.Publisher) (*ingest.HJ212Source, error) {
+	c := e.cfg.HJ212
+	series, err := ingest.ParseHJ212Series(c.Series)
+	if err != nil {
+		return nil, badInput(fmt.Errorf("config: hj212.series: %w", err))
+	}
+	hj, err := ingest.NewHJ212Source(ingest.HJ212Config{
+		Listen:            c.Listen,
+		MaxConns:          c.MaxConns,
+		MaxFrame:          c.MaxFrame,
+		IdleTimeout:       c.IdleTimeout.D(),
+		WriteTimeout:      c.WriteTimeout.D(),
+		RatePerSec:        c.RatePerSec,
+		Burst:             c.Burst,
+		FloodTimeout:      c.FloodTimeout.D(),
+		MaxPending:        c.MaxPending,
+		ReassemblyTimeout: c.ReassemblyTimeout.D(),
+		ShutdownTimeout:   c.ShutdownTimeout.D(),
+		TLSCert:           e.cfg.Path(c.TLSCertFile),
+		TLSKey:            e.cfg.Path(c.TLSKeyFile),
+		Series:            series,
+	}, e.reg, pipe, pub, e.prom, e.log.With("component", "hj212"), time.Now)
+	if err != nil {
+		return nil, err
+	}
+	if err := hj.Listen(); err != nil {
+		return nil, err
+	}
+	e.admin.AddCheck("hj212", true, hj.Ready)
+	return hj, nil
 }
 
 func buildWriter(ctx context.Context, e *env, connect func(string) (*nats.Conn, error)) ([]component, error) {

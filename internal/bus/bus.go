@@ -168,8 +168,8 @@ func WriterConsumer(batchSize int, ackWait time.Duration) jetstream.ConsumerConf
 		ackWait = time.Minute
 	}
 	return jetstream.ConsumerConfig{
-		Durable:       ConsumerWriter,
-		Description:   "InfluxDB writer: acks after the write succeeded",
+		Durable:     ConsumerWriter,
+		Description: "InfluxDB writer: acks after the write succeeded",
 		// No filter: the stream holds only readings, and a wildcard filter
 		// makes the server match every message it loads.
 		AckPolicy:     jetstream.AckExplicitPolicy,

@@ -3,6 +3,7 @@ package bus
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,6 +55,31 @@ func TestMsgIDDistinguishesCorrections(t *testing.T) {
 	}
 	if MsgID(&a) == MsgID(&c) || MsgID(&a) == MsgID(&d) {
 		t.Error("a corrected value or flag has the same id")
+	}
+	h := a
+	h.Interval = domain.IntervalHour
+	if MsgID(&a) == MsgID(&h) {
+		t.Error("an hourly average equal to the sample at the same instant has the same id")
+	}
+}
+
+func TestReadingIntervalRoundTrip(t *testing.T) {
+	in := domain.Reading{Station: "s", Medium: domain.Water, Source: domain.SourceHJ212, Interval: domain.IntervalHour,
+		Time: time.Unix(1795672800, 0).UTC(), Values: map[string]float64{"ph": 7}}
+	b, err := EncodeReading(&in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := DecodeReading(b)
+	if err != nil || out.Interval != domain.IntervalHour {
+		t.Fatalf("decoded interval %q, %v from %s", out.Interval, err, b)
+	}
+	in.Interval = ""
+	if b, _ = EncodeReading(&in); strings.Contains(string(b), "interval") {
+		t.Errorf("a sample carries an interval: %s", b)
+	}
+	if _, err := DecodeReading([]byte(`{"station":"s","ts":"2026-11-26T14:00:00Z","values":{"ph":7},"interval":"week"}`)); err == nil {
+		t.Error("interval week accepted")
 	}
 }
 

@@ -21,6 +21,7 @@ type Config struct {
 	NATS     NATS     `yaml:"nats"`
 	MQTT     MQTT     `yaml:"mqtt"`
 	Ingest   Ingest   `yaml:"ingest"`
+	HJ212    HJ212    `yaml:"hj212"`
 	InfluxDB InfluxDB `yaml:"influxdb"`
 	Writer   Writer   `yaml:"writer"`
 	HTTP     HTTP     `yaml:"http"`
@@ -79,6 +80,35 @@ type Ingest struct {
 	MaxBatch      int      `yaml:"max_batch"`
 }
 
+// HJ212 is the ingest stage's HJ 212-2017 TCP listener for dataloggers.
+type HJ212 struct {
+	// Listen is host:port; "-" turns the listener off.
+	Listen   string `yaml:"listen"`
+	MaxConns int    `yaml:"max_conns"`
+	// MaxFrame bounds one frame, ## through CR LF, in bytes.
+	MaxFrame int `yaml:"max_frame"`
+	// IdleTimeout: a connection without a complete frame for this long is
+	// closed (idle and slow clients alike).
+	IdleTimeout  Duration `yaml:"idle_timeout"`
+	WriteTimeout Duration `yaml:"write_timeout"`
+	// RatePerSec and Burst: the per-connection token bucket, one token per
+	// frame. FloodTimeout: throttled on every frame this long → disconnected.
+	RatePerSec   float64  `yaml:"rate_per_sec"`
+	Burst        int      `yaml:"burst"`
+	FloodTimeout Duration `yaml:"flood_timeout"`
+	// MaxPending bounds one connection's frames waiting for JetStream.
+	MaxPending        int      `yaml:"max_pending"`
+	ReassemblyTimeout Duration `yaml:"reassembly_timeout"`
+	ShutdownTimeout   Duration `yaml:"shutdown_timeout"`
+	// TLSCertFile and TLSKeyFile (PEM), relative to qingliu.yaml: set both
+	// to speak TLS.
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
+	// Series are the data series published as readings: realtime (2011),
+	// minute (2051), hourly (2061), daily (2031).
+	Series []string `yaml:"series"`
+}
+
 // InfluxDB is where the writer stores readings.
 type InfluxDB struct {
 	URL       string `yaml:"url"`
@@ -128,7 +158,11 @@ func Defaults() Config {
 		},
 		MQTT: MQTT{Broker: "tcp://127.0.0.1:1883", ClientID: "qingliu-ingest", Topic: "qingliu/v1/+/+", QoS: 1,
 			MaxInflight: 4096, KeepAlive: Duration(30 * time.Second), ReconnectMax: Duration(30 * time.Second)},
-		Ingest:   Ingest{MaxFutureSkew: Duration(5 * time.Minute), MaxAge: Duration(7 * 24 * time.Hour), MaxPayload: 256 << 10, MaxBatch: 1000},
+		Ingest: Ingest{MaxFutureSkew: Duration(5 * time.Minute), MaxAge: Duration(7 * 24 * time.Hour), MaxPayload: 256 << 10, MaxBatch: 1000},
+		HJ212: HJ212{Listen: "127.0.0.1:9212", MaxConns: 1024, MaxFrame: 4096, IdleTimeout: Duration(5 * time.Minute),
+			WriteTimeout: Duration(10 * time.Second), RatePerSec: 50, Burst: 200, FloodTimeout: Duration(time.Minute),
+			MaxPending: 64, ReassemblyTimeout: Duration(2 * time.Minute), ShutdownTimeout: Duration(5 * time.Second),
+			Series: []string{"realtime", "minute", "hourly", "daily"}},
 		InfluxDB: InfluxDB{URL: "http://127.0.0.1:8086", Database: "qingliu", RetentionPolicy: "autogen", CreateDatabase: true, Timeout: Duration(30 * time.Second)},
 		Writer:   Writer{BatchSize: 5000, FlushInterval: Duration(500 * time.Millisecond), MaxBackoff: Duration(30 * time.Second)},
 		HTTP:     HTTP{Listen: "127.0.0.1:8080"},
@@ -260,6 +294,7 @@ func (c *Config) validate(ps *conf.Problems) {
 	if c.Ingest.MaxBatch < 1 {
 		ps.Addf("ingest.max_batch", "must be at least 1")
 	}
+	c.validateHJ212(ps)
 	if u, err := url.Parse(c.InfluxDB.URL); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		ps.Addf("influxdb.url", "%q is not an http(s) URL", c.InfluxDB.URL)
 	}
@@ -283,6 +318,50 @@ func (c *Config) validate(ps *conf.Problems) {
 	}
 	if c.Files.Stations == "" {
 		ps.Addf("files.stations", "must name the station registry")
+	}
+}
+
+func (c *Config) validateHJ212(ps *conf.Problems) {
+	h := c.HJ212
+	if h.Listen != "-" {
+		if _, _, err := net.SplitHostPort(h.Listen); err != nil {
+			ps.Addf("hj212.listen", "%q is not host:port (or - to turn the listener off)", h.Listen)
+		}
+	}
+	if h.MaxConns < 1 {
+		ps.Addf("hj212.max_conns", "must be at least 1")
+	}
+	if h.MaxFrame < 64 || h.MaxFrame > 16384 {
+		ps.Addf("hj212.max_frame", "must be 64..16384 bytes (HJ 212 caps the data segment at 1024; devices send more)")
+	}
+	for _, d := range []struct {
+		path string
+		v    Duration
+	}{{"hj212.idle_timeout", h.IdleTimeout}, {"hj212.write_timeout", h.WriteTimeout}, {"hj212.flood_timeout", h.FloodTimeout},
+		{"hj212.reassembly_timeout", h.ReassemblyTimeout}, {"hj212.shutdown_timeout", h.ShutdownTimeout}} {
+		if d.v <= 0 {
+			ps.Addf(d.path, "must be positive")
+		}
+	}
+	if !(h.RatePerSec > 0) {
+		ps.Addf("hj212.rate_per_sec", "must be positive")
+	}
+	if h.Burst < 1 {
+		ps.Addf("hj212.burst", "must be at least 1")
+	}
+	if h.MaxPending < 1 {
+		ps.Addf("hj212.max_pending", "must be at least 1")
+	}
+	if (h.TLSCertFile == "") != (h.TLSKeyFile == "") {
+		ps.Addf("hj212", "set both tls_cert_file and tls_key_file, or neither")
+	}
+	if len(h.Series) == 0 {
+		ps.Addf("hj212.series", "name at least one of realtime, minute, hourly, daily")
+	}
+	for i, s := range h.Series {
+		if !oneOf(s, "realtime", "minute", "hourly", "daily") {
+			ps.Addf(fmt.Sprintf("hj212.series[%d]", i), "%q: want realtime, minute, hourly or daily", s)
+		}
 	}
 }
 
