@@ -171,6 +171,11 @@ func runIngestBench(b *testing.B, mosquitto bool) {
 	b.ReportMetric(float64(n)/elapsed.Seconds(), "readings/s")
 	b.ReportMetric(float64(n)/published.Seconds(), "published/s")
 	b.ReportMetric(rss, "peak-RSS-MB")
+	for _, p := range procs {
+		if pts, batches := metricValue(p.http, "qingliu_writer_points_total"), metricValue(p.http, "qingliu_writer_batches_total"); batches > 0 {
+			b.ReportMetric(pts/batches, "points/batch")
+		}
+	}
 	b.ReportMetric(0, "ns/op")
 }
 
@@ -234,4 +239,21 @@ func profile(dir string, procs []*proc) {
 			_, _ = io.Copy(f, resp.Body)
 		}()
 	}
+}
+
+// metricValue reads one unlabelled metric from a process's /metrics.
+func metricValue(addr, name string) float64 {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	return 0
 }
