@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -152,6 +153,25 @@ func TestEmbeddedBrokerEveryReadingArrivesOnce(t *testing.T) {
 	}
 	if ph, _ := row["ph"].(json.Number).Float64(); ph != 7 {
 		t.Errorf("ph = %v, want 7", ph)
+	}
+
+	// The same rows through Flux, as influxdb-client-go's query API reads them.
+	client := influxdb2.NewClientWithOptions(influx.URL(), "", influxdb2.DefaultOptions().SetLogLevel(0))
+	defer client.Close()
+	res, err := client.QueryAPI("").Query(t.Context(), fmt.Sprintf(`from(bucket: "%s/autogen")
+  |> range(start: -1d)
+  |> filter(fn: (r) => r._measurement == "water" and r._field == "ph")
+  |> group()
+  |> count()`, s.db))
+	if err != nil {
+		t.Fatalf("flux query: %v", err)
+	}
+	fluxCount := int64(-1)
+	for res.Next() {
+		fluxCount, _ = res.Record().Value().(int64)
+	}
+	if res.Err() != nil || fluxCount != n {
+		t.Errorf("flux count = %d (err %v), want %d", fluxCount, res.Err(), n)
 	}
 
 	// A corrected value at the same instant is not a duplicate: it replaces

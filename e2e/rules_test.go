@@ -172,7 +172,10 @@ func (s *stage) stop(t *testing.T) {
 func (s *stage) crash(t *testing.T) {
 	s.nc.Close()
 	select {
-	case <-s.done:
+	case err := <-s.done:
+		if !errors.Is(err, nats.ErrConnectionClosed) {
+			t.Errorf("stage after its connection closed: %v", err)
+		}
 	case <-time.After(30 * time.Second):
 		t.Error("stage did not stop after its connection closed")
 	}
