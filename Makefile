@@ -28,7 +28,7 @@ deps: tools
 	@scripts/deps.sh
 
 run: build deps
-	@scripts/run.sh $(BIN)
+	@QINGLIU_EVENT="$(EVENT)" scripts/run.sh $(BIN)
 
 check: build
 	$(BIN) check

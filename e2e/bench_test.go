@@ -172,7 +172,7 @@ func runIngestBench(b *testing.B, mosquitto bool) {
 	b.ReportMetric(float64(n)/published.Seconds(), "published/s")
 	b.ReportMetric(rss, "peak-RSS-MB")
 	for _, p := range procs {
-		if pts, batches := metricValue(p.http, "qingliu_writer_points_total"), metricValue(p.http, "qingliu_writer_batches_total"); batches > 0 {
+		if pts, batches := metricValue(p.http, `qingliu_writer_points_total{stream="readings"}`), metricValue(p.http, `qingliu_writer_batches_total{stream="readings"}`); batches > 0 {
 			b.ReportMetric(pts/batches, "points/batch")
 		}
 	}

@@ -5,6 +5,7 @@ package e2e
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -42,7 +43,7 @@ func TestMain(m *testing.M) {
 
 // ports are the listeners of one qingliu process under test.
 type ports struct {
-	NATS, MQTT, HTTP, HJ212 int
+	NATS, MQTT, HTTP, HJ212, CoAP int
 }
 
 // stack is one test's configuration directory and services.
@@ -69,7 +70,7 @@ type stackOptions struct {
 func newStack(t testing.TB, influx *testenv.Influx, o stackOptions) *stack {
 	t.Helper()
 	s := &stack{t: t, dir: t.TempDir(), influx: influx, db: "qingliu",
-		ports: ports{NATS: testenv.FreePort(t), MQTT: testenv.FreePort(t), HTTP: testenv.FreePort(t), HJ212: testenv.FreePort(t)}}
+		ports: ports{NATS: testenv.FreePort(t), MQTT: testenv.FreePort(t), HTTP: testenv.FreePort(t), HJ212: testenv.FreePort(t), CoAP: freeUDPPort(t)}}
 	broker := o.mqttBroker
 	if broker == "" {
 		broker = fmt.Sprintf("tcp://127.0.0.1:%d", s.ports.MQTT)
@@ -105,17 +106,32 @@ http:
   listen: 127.0.0.1:%d
 hj212:
   listen: 127.0.0.1:%d
+coap:
+  listen: 127.0.0.1:%d
 files:
   stations: %s
   standards: %s
+  rules: %s
+  routing: %s
 log:
   level: debug
-%s`, o.natsURL, s.ports.NATS, s.ports.MQTT, filepath.Join(s.dir, "jetstream"), broker, o.clientID, o.shared, influx.URL(), s.db, batch, s.ports.HTTP, s.ports.HJ212,
-		o.stations, filepath.Join(root, "configs", "standards"), o.extra)
+%s`, o.natsURL, s.ports.NATS, s.ports.MQTT, filepath.Join(s.dir, "jetstream"), broker, o.clientID, o.shared, influx.URL(), s.db, batch, s.ports.HTTP, s.ports.HJ212, s.ports.CoAP,
+		o.stations, filepath.Join(root, "configs", "standards"), filepath.Join(root, "configs", "rules.yaml"), filepath.Join(root, "configs", "routing.yaml"), o.extra)
 	if err := os.WriteFile(s.config(), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// freeUDPPort returns a free UDP port on 127.0.0.1.
+func freeUDPPort(t testing.TB) int {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("free udp port: %v", err)
+	}
+	defer pc.Close()
+	return pc.LocalAddr().(*net.UDPAddr).Port
 }
 
 func (s *stack) config() string { return filepath.Join(s.dir, "qingliu.yaml") }

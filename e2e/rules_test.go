@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -39,7 +41,7 @@ type rulesEnv struct {
 	reg *registry.Registry
 }
 
-func newRulesEnv(t *testing.T) *rulesEnv {
+func newRulesEnv(t testing.TB) *rulesEnv {
 	t.Helper()
 	root := testenv.RepoRoot(t)
 	reg, err := registry.Load(filepath.Join(root, "configs", "stations.yaml"))
@@ -130,7 +132,14 @@ type stage struct {
 	st     *rules.Stage
 }
 
-func (re *rulesEnv) startStage(t *testing.T, name string) *stage {
+func (re *rulesEnv) startStage(t testing.TB, name string) *stage {
+	t.Helper()
+	// Save after every message, so that a crash finds a recent save.
+	return re.startStageWith(t, name, rules.StageConfig{SnapshotEvery: time.Millisecond, TickEvery: 50 * time.Millisecond},
+		testenv.Logger(t).With("component", "rules", "stage", name))
+}
+
+func (re *rulesEnv) startStageWith(t testing.TB, name string, cfg rules.StageConfig, log *slog.Logger) *stage {
 	t.Helper()
 	nc, err := re.srv.Connect(name)
 	if err != nil {
@@ -140,8 +149,7 @@ func (re *rulesEnv) startStage(t *testing.T, name string) *stage {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := rules.NewStage(rules.StageConfig{SnapshotEvery: time.Millisecond, TickEvery: 50 * time.Millisecond},
-		js, re.set, prometheus.NewRegistry(), testenv.Logger(t).With("component", "rules", "stage", name))
+	st := rules.NewStage(cfg, js, re.set, prometheus.NewRegistry(), log)
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &stage{nc: nc, cancel: cancel, done: make(chan error, 1), st: st}
 	go func() { s.done <- st.Run(ctx) }()
@@ -150,7 +158,7 @@ func (re *rulesEnv) startStage(t *testing.T, name string) *stage {
 }
 
 // stop ends the stage gracefully and waits for Run to return.
-func (s *stage) stop(t *testing.T) {
+func (s *stage) stop(t testing.TB) {
 	if s.cancel == nil {
 		return
 	}
@@ -402,4 +410,140 @@ func checkSequences(t *testing.T, ms []alertMsg) {
 			}
 		}
 	}
+}
+
+// BenchmarkRulesLatency measures READINGS → ALERTS latency of a rule
+// without for (nh3n-high, immediate escalation) while the stream carries
+// 10 000 readings/s of ordinary data from every water station, with the
+// shipped rules. Probe readings go to four sections on no river chain, each
+// making exactly one transition (blue, yellow, orange, red, then resolved
+// after clear_for 2). MQTT → READINGS is ingest's share (its own
+// benchmark). QINGLIU_BENCH_SECONDS sets the duration (default 5).
+func BenchmarkRulesLatency(b *testing.B) {
+	secs := 5
+	if v, err := strconv.Atoi(os.Getenv("QINGLIU_BENCH_SECONDS")); err == nil && v > 0 {
+		secs = v
+	}
+	const rate = 10000
+	re := newRulesEnv(b)
+	probes := []string{"dy-shuichetou", "ms-sanqingdaqiao", "ms-huangkanqiao", "qh-zhengjiangkou"}
+	var water []*registry.Station
+	for _, st := range re.reg.Stations() {
+		if st.Medium == domain.Water && !slices.Contains(probes, st.ID) {
+			water = append(water, st)
+		}
+	}
+	pattern := []float64{1.2, 1.7, 2.5, 4.5, 0.3, 0.3} // every one but the first 0.3 makes a transition
+
+	nc, err := re.srv.Connect("bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var mu sync.Mutex
+	sent := map[string][]time.Time{} // probe station → send times of transition-making readings, FIFO
+	var lat []time.Duration
+	sub, err := nc.Subscribe("ql.alerts.*.nh3n-high", func(m *nats.Msg) {
+		now := time.Now()
+		st := strings.Split(m.Subject, ".")[2]
+		mu.Lock()
+		defer mu.Unlock()
+		if q := sent[st]; len(q) > 0 {
+			lat = append(lat, now.Sub(q[0]))
+			sent[st] = q[1:]
+		}
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	re.startStageWith(b, "rules", rules.StageConfig{}, slog.New(slog.DiscardHandler))
+
+	publish := func(r *domain.Reading) {
+		data, err := bus.EncodeReading(r)
+		if err != nil {
+			b.Fatal(err)
+		}
+		msg := nats.NewMsg(bus.ReadingSubject(string(r.Medium), r.Station))
+		msg.Header.Set(bus.HdrMsgID, bus.MsgID(r))
+		msg.Data = data
+		if _, err := js.PublishMsgAsync(msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	start := time.Now()
+	n, probeN, want := 0, 0, 0
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for time.Since(start) < time.Duration(secs)*time.Second {
+		<-tick.C
+		due := int(time.Since(start).Seconds()*rate) - n
+		for range due {
+			now := time.Now()
+			r := domain.Reading{Medium: domain.Water, Time: now, Source: domain.SourceMQTT, Received: now}
+			if n%20 == 0 { // a probe every 2 ms
+				st := probes[probeN%len(probes)]
+				step := (probeN / len(probes)) % len(pattern)
+				r.Station, r.Values = st, map[string]float64{"nh3n": pattern[step], "ph": 7.2, "do": 7.5}
+				if step != 4 {
+					mu.Lock()
+					sent[st] = append(sent[st], now)
+					mu.Unlock()
+					want++
+				}
+				probeN++
+			} else {
+				st := water[n%len(water)]
+				r.Station = st.ID
+				r.Values = map[string]float64{"ph": 7.2 + float64(n%7)/100, "do": 7.5 + float64(n%5)/50, "turb": 14 + float64(n%11)/10, "nh3n": 0.3 + float64(n%13)/200}
+			}
+			publish(&r)
+			n++
+		}
+	}
+	published := time.Since(start)
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(30 * time.Second):
+		b.Fatal("publishes not acknowledged")
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		mu.Lock()
+		done := len(lat) >= want && allEmpty(sent)
+		got := len(lat)
+		mu.Unlock()
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d probe transitions arrived", got, want)
+		}
+		<-time.After(50 * time.Millisecond)
+	}
+	b.StopTimer()
+	mu.Lock()
+	defer mu.Unlock()
+	slices.Sort(lat)
+	pct := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))]) / 1e6 }
+	b.ReportMetric(float64(n)/published.Seconds(), "readings/s")
+	b.ReportMetric(pct(0.5), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+	b.ReportMetric(pct(1), "max-ms")
+	b.ReportMetric(float64(len(lat)), "transitions")
+	b.ReportMetric(0, "ns/op")
+}
+
+func allEmpty(m map[string][]time.Time) bool {
+	for _, q := range m {
+		if len(q) > 0 {
+			return false
+		}
+	}
+	return true
 }

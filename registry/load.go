@@ -46,10 +46,22 @@ type StationConfig struct {
 	Params map[string]string `yaml:"params"`
 	// Units maps a canonical parameter key to the unit the station's devices
 	// send it in.
-	Units  map[string]string `yaml:"units"`
-	HJ212  *HJ212Config      `yaml:"hj212"`
-	Labels map[string]string `yaml:"labels"`
-	Note   string            `yaml:"note"`
+	Units map[string]string `yaml:"units"`
+	HJ212 *HJ212Config      `yaml:"hj212"`
+	// Devices are the station's identities on NB-IoT platforms whose HTTP
+	// pushes Qingliu accepts.
+	Devices []DeviceConfig    `yaml:"devices"`
+	Labels  map[string]string `yaml:"labels"`
+	Note    string            `yaml:"note"`
+}
+
+// DeviceConfig is one NB-IoT platform identity of a station: the platform
+// (ctwing or onenet) and the id the platform's pushes carry. For CTWing that
+// is the IMEI or the platform deviceId; for OneNET the legacy numeric dev_id
+// or, for the current platform, productId/deviceName.
+type DeviceConfig struct {
+	Platform string `yaml:"platform"`
+	ID       string `yaml:"id"`
 }
 
 // HJ212Config is a station's HJ 212 datalogger identity. Exactly one of
@@ -124,6 +136,7 @@ func (c *Config) Compile(file string, lookupEnv func(string) (string, bool)) (*R
 		ps:        conf.Problems{File: file},
 		ids:       map[string]int{},
 		mns:       map[string]int{},
+		devIDs:    map[Device]string{},
 		byID:      map[string]*Station{},
 	}
 	if len(c.Stations) == 0 {
@@ -144,7 +157,11 @@ var (
 	reMN       = regexp.MustCompile(`^[A-Za-z0-9_-]{1,24}$`)
 	reEnvRef   = regexp.MustCompile(`^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$`)
 	reLabelKey = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
+	reDeviceID = regexp.MustCompile(`^[A-Za-z0-9_.:/-]{1,128}$`)
 )
+
+// Platforms of DeviceConfig.
+var platforms = []string{PlatformCTWing, PlatformOneNET}
 
 var kinds = []string{KindNational, KindProvincial, KindBoundary, KindDrinkingSource, KindMunicipal, KindAirStation}
 
@@ -152,8 +169,9 @@ type builder struct {
 	file      string
 	lookupEnv func(string) (string, bool)
 	ps        conf.Problems
-	ids       map[string]int // id → first stations index
-	mns       map[string]int // MN → first stations index
+	ids       map[string]int    // id → first stations index
+	mns       map[string]int    // MN → first stations index
+	devIDs    map[Device]string // platform identity → path of its first use
 	byID      map[string]*Station
 }
 
@@ -251,6 +269,7 @@ func (b *builder) station(i int, sc *StationConfig) {
 	st.Params = b.params(at, sc, st.Medium, mediumOK)
 	st.Units = b.units(at, sc)
 	st.HJ212 = b.hj212(i, at, sc.HJ212)
+	st.Devices = b.devices(at, sc.Devices)
 
 	if len(sc.Labels) > 0 {
 		st.Labels = make(map[string]string, len(sc.Labels))
@@ -389,6 +408,41 @@ func (b *builder) hj212(i int, at func(string) string, hc *HJ212Config) *HJ212Id
 		id.Password = pw
 	}
 	return id
+}
+
+func (b *builder) devices(at func(string) string, dcs []DeviceConfig) []Device {
+	var out []Device
+	for j, dc := range dcs {
+		path := at(fmt.Sprintf("devices[%d]", j))
+		ok := true
+		switch {
+		case dc.Platform == "":
+			b.ps.Addf(path+".platform", "missing (want %s)", strings.Join(platforms, " or "))
+			ok = false
+		case !slices.Contains(platforms, dc.Platform):
+			b.ps.Addf(path+".platform", "%q is not %s", dc.Platform, strings.Join(platforms, " or "))
+			ok = false
+		}
+		switch {
+		case dc.ID == "":
+			b.ps.Addf(path+".id", "missing (the IMEI or device id the platform's pushes carry)")
+			ok = false
+		case !reDeviceID.MatchString(dc.ID):
+			b.ps.Addf(path+".id", "%q does not match [A-Za-z0-9_.:/-]{1,128}", dc.ID)
+			ok = false
+		}
+		if !ok {
+			continue
+		}
+		d := Device(dc)
+		if first, dup := b.devIDs[d]; dup {
+			b.ps.Addf(path+".id", "duplicate %s device %q (first at %s)", dc.Platform, dc.ID, first)
+			continue
+		}
+		b.devIDs[d] = path
+		out = append(out, d)
+	}
+	return out
 }
 
 func (b *builder) rivers(rcs []RiverConfig) []*River {

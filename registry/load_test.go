@@ -364,3 +364,39 @@ func TestIdentityRedacted(t *testing.T) {
 		}
 	}
 }
+
+func TestByDevice(t *testing.T) {
+	c := Config{Stations: []StationConfig{{
+		ID: "w1", Name: "测试", Medium: "water", Kind: KindMunicipal, River: "北江",
+		City: "清远", District: "清城区", Lat: ptr(23.7), Lon: ptr(113.0), TargetClass: "III",
+		Params: map[string]string{"ph": "1h"},
+		Devices: []DeviceConfig{
+			{Platform: PlatformCTWing, ID: "864016059485616"},
+			{Platform: PlatformOneNET, ID: "2016617"},
+			{Platform: PlatformOneNET, ID: "00001/iot-0001"},
+		},
+	}}}
+	r, err := c.Compile("mem.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		platform, id string
+		ok           bool
+	}{
+		{PlatformCTWing, "864016059485616", true},
+		{PlatformOneNET, "2016617", true},
+		{PlatformOneNET, "00001/iot-0001", true},
+		{PlatformOneNET, "864016059485616", false}, // a CTWing id is not a OneNET id
+		{PlatformCTWing, "2016617", false},
+		{PlatformCTWing, "", false},
+	} {
+		st, ok := r.ByDevice(tt.platform, tt.id)
+		if ok != tt.ok || ok && st.ID != "w1" {
+			t.Errorf("ByDevice(%s, %s) = %v, %v; want ok=%v", tt.platform, tt.id, st, ok, tt.ok)
+		}
+	}
+	if st, _ := r.Station("w1"); len(st.Devices) != 3 || st.Devices[0] != (Device{PlatformCTWing, "864016059485616"}) {
+		t.Errorf("Devices = %v", st.Devices)
+	}
+}

@@ -50,6 +50,8 @@ type Station struct {
 	Units map[string]string
 	// HJ212 is the datalogger identity for HJ 212, if the station has one.
 	HJ212 *HJ212Identity
+	// Devices are the station's identities on NB-IoT platforms.
+	Devices []Device
 	// Labels are free key/values for rule selectors (never InfluxDB tags).
 	Labels map[string]string
 	// Note records what is unconfirmed about this station.
@@ -64,6 +66,21 @@ type HJ212Identity struct {
 	// CRCMode is "standard" (HJ 212 Appendix A) or "lenient" (also accept
 	// CRC-16/MODBUS written low byte first, as some field devices send).
 	CRCMode string
+}
+
+// NB-IoT platforms of Device.
+const (
+	PlatformCTWing = "ctwing" // China Telecom CTWing (天翼物联 AIoT)
+	PlatformOneNET = "onenet" // China Mobile OneNET
+)
+
+// Device is a station's identity on an NB-IoT platform: the id the
+// platform's pushes carry (CTWing IMEI or deviceId; OneNET dev_id or
+// productId/deviceName). It is not a secret: the platform's push is
+// authenticated by the push endpoint's token or signature.
+type Device struct {
+	Platform string
+	ID       string
 }
 
 // String describes the identity without its password, so that %v and %+v
@@ -166,6 +183,7 @@ type Registry struct {
 	stations   []*Station // sorted by ID
 	byID       map[string]*Station
 	byMN       map[string]*Station
+	byDevice   map[Device]*Station
 	rivers     []*River
 	riverOf    map[string]chainPos
 	downstream map[string][]Hop
@@ -180,6 +198,7 @@ func newRegistry(byID map[string]*Station, rivers []*River) *Registry {
 	r := &Registry{
 		byID:       byID,
 		byMN:       make(map[string]*Station),
+		byDevice:   make(map[Device]*Station),
 		rivers:     rivers,
 		riverOf:    make(map[string]chainPos),
 		downstream: make(map[string][]Hop),
@@ -188,6 +207,9 @@ func newRegistry(byID map[string]*Station, rivers []*River) *Registry {
 		r.stations = append(r.stations, st)
 		if st.HJ212 != nil {
 			r.byMN[st.HJ212.MN] = st
+		}
+		for _, d := range st.Devices {
+			r.byDevice[d] = st
 		}
 	}
 	slices.SortFunc(r.stations, func(a, b *Station) int { return cmp.Compare(a.ID, b.ID) })
@@ -248,6 +270,13 @@ func (r *Registry) Stations() []*Station { return slices.Clone(r.stations) }
 // ByMN returns the station whose HJ 212 datalogger has the given MN.
 func (r *Registry) ByMN(mn string) (*Station, bool) {
 	st, ok := r.byMN[mn]
+	return st, ok
+}
+
+// ByDevice returns the station whose NB-IoT platform identity is id on
+// platform (PlatformCTWing, PlatformOneNET).
+func (r *Registry) ByDevice(platform, id string) (*Station, bool) {
+	st, ok := r.byDevice[Device{Platform: platform, ID: id}]
 	return st, ok
 }
 

@@ -171,7 +171,7 @@ func (e *Engine) describe(tr *domain.Transition, p *stationPlan, b *binding, s *
 			thrLevel = r.levels[0]
 		}
 		val := withUnit(num(v.value), unit)
-		if tr.Status == domain.Resolved || v.raw < tr.Level {
+		if tr.Status == domain.Resolved || tr.PrevLevel > tr.Level {
 			// Lowered or resolved: the value is no longer past this level's
 			// trigger; say where it is, not what it exceeds.
 			whatZH = fmt.Sprintf("%s%s %s", pzh, win, val)
@@ -268,9 +268,9 @@ func (e *Engine) describe(tr *domain.Transition, p *stationPlan, b *binding, s *
 		why += "; pending until it holds for " + holdText(r.forH)
 	case domain.Firing:
 		if tr.PrevLevel > tr.Level {
-			why += fmt.Sprintf("; lowered from %s after %s below it, to the highest level in that time", tr.PrevLevel, orOne(holdText(r.clearH)))
-			whatZH += "，" + holdZH(r.clearH) + "内最高为" + tr.Level.Chinese()
-			whatEN += fmt.Sprintf(", %s the highest level over %s", tr.Level, orOne(holdText(r.clearH)))
+			why += fmt.Sprintf("; lowered from %s after %s below it", tr.PrevLevel, orOne(holdText(r.clearH)))
+			whatZH += "，" + holdZH(r.clearH) + "低于" + tr.PrevLevel.Chinese() + "条件"
+			whatEN += fmt.Sprintf(", below %s for %s", tr.PrevLevel, orOne(holdText(r.clearH)))
 			tr.SummaryZH = prefixZH + placeZH + "：" + whatZH
 			tr.SummaryEN = prefixEN + " " + placeEN + ": " + whatEN
 		} else if s.since != 0 && holdText(r.forH) != "" && tr.PrevLevel == domain.None {

@@ -48,7 +48,7 @@ type Engine struct {
 	now        time.Time
 	vals       map[string]float64 // scratch for water classification and AQI
 	wres       water.Result
-	whenE      whenEnv
+	whenE      Env
 	meanBuf    [24]aqi.Mean
 	aqiStd     string
 	whenErrors int
@@ -491,8 +491,9 @@ type verdict struct {
 }
 
 // step is the alert state machine: inactive → pending → firing, escalation
-// at once, de-escalation and resolution only after clear_for, and never on
-// late data.
+// at once, de-escalation and resolution only after the condition has been
+// below the current level for clear_for (then to the level the latest
+// evaluation calls for), and never on late data.
 func (e *Engine) step(p *stationPlan, b *binding, s *series, v verdict) {
 	r := b.r
 	forH, clearH := r.forH, r.clearH
@@ -549,7 +550,8 @@ func (e *Engine) step(p *stationPlan, b *binding, s *series, v verdict) {
 			if v.t-s.clrSince < int64(clearH.D) || s.clrCount < clearH.N {
 				return
 			}
-			prev, to := s.level, s.clrMax
+			// Lower to what the latest evaluation calls for.
+			prev, to := s.level, v.raw
 			s.clrCount = 0
 			v.since = s.clrSince
 			if to == domain.None {

@@ -92,7 +92,7 @@ type Stage struct {
 	log *slog.Logger
 	m   *metrics
 
-	mu  sync.Mutex // guards set (for Reload from other goroutines) before Run
+	mu  sync.Mutex // guards set: the rules the next Run starts with
 	set *Set
 
 	ctl   chan func(*Engine) []domain.Transition
@@ -123,7 +123,10 @@ func (s *Stage) Reload(ctx context.Context, set *Set) error {
 			s.log.Error("reload rules failed", "err", err)
 			return nil
 		}
-		s.log.Info("rules reloaded", "rules", len(set.rules))
+		s.mu.Lock()
+		s.set = set
+		s.mu.Unlock()
+		s.log.Info("rules reloaded", "rules", len(set.rules), "resolved", len(out))
 		return out
 	})
 }
@@ -181,16 +184,21 @@ func (s *Stage) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The saver outlives ctx (the final save) but not the connection.
+	saveCtx, cancelSaves := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelSaves()
 	var saverWG sync.WaitGroup
 	saverWG.Add(1)
 	go func() {
 		defer saverWG.Done()
 		for sv := range rs.saves {
-			s.save(rs.obs, sv)
+			s.save(saveCtx, rs.obs, sv)
 		}
 	}()
 	err = s.consume(ctx, rs, cons)
-	if !rs.unsafe {
+	if s.js.Conn().IsClosed() {
+		cancelSaves()
+	} else if !rs.unsafe {
 		rs.saves <- s.savedOf(rs)
 	}
 	close(rs.saves)
@@ -230,6 +238,10 @@ func (s *Stage) start(ctx context.Context) (*runState, jetstream.Consumer, error
 		}
 		s.log.Info("rules state restored", "readings_seq", sv.ReadingsSeq, "alerts_seq", sv.AlertsSeq,
 			"saved_at", sv.SavedAt, "already_published", len(rs.already), "resolved_orphans", len(orphans))
+	} else if err := s.readPublished(ctx, rs); err != nil {
+		// No saved state: a first start, or a crash before the first save.
+		// Whatever a previous run published is not published again.
+		return nil, nil, err
 	}
 	st, err := s.js.Stream(ctx, bus.StreamReadings)
 	if err != nil {
@@ -288,7 +300,7 @@ func (s *Stage) load(ctx context.Context, obs jetstream.ObjectStore) (*saved, er
 }
 
 // readPublished reads the transitions published after the saved ALERTS
-// position.
+// position (all of ALERTS when nothing was saved).
 func (s *Stage) readPublished(ctx context.Context, rs *runState) error {
 	rs.already, rs.maxSeq = map[string]bool{}, map[string]uint64{}
 	st, err := s.js.Stream(ctx, bus.StreamAlerts)
@@ -299,26 +311,52 @@ func (s *Stage) readPublished(ctx context.Context, rs *runState) error {
 	if err != nil {
 		return fmt.Errorf("rules: stream %s info: %w", bus.StreamAlerts, err)
 	}
-	for seq := max(rs.alertsSeq+1, info.State.FirstSeq); seq <= info.State.LastSeq; seq++ {
-		m, err := st.GetMsg(ctx, seq)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue
-		}
+	last := info.State.LastSeq
+	from := max(rs.alertsSeq+1, info.State.FirstSeq)
+	if info.State.Msgs == 0 || from > last {
+		return nil
+	}
+	cons, err := s.js.OrderedConsumer(ctx, bus.StreamAlerts, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from,
+	})
+	if err != nil {
+		return fmt.Errorf("rules: read %s: %w", bus.StreamAlerts, err)
+	}
+	for seq := from - 1; seq < last; {
+		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(2*time.Second))
 		if err != nil {
-			return fmt.Errorf("rules: read %s seq %d: %w", bus.StreamAlerts, seq, err)
+			return fmt.Errorf("rules: read %s: %w", bus.StreamAlerts, err)
 		}
-		id := m.Header.Get(bus.HdrMsgID)
-		i := strings.LastIndexByte(id, ':')
-		if i < 0 {
-			continue
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			md, err := m.Metadata()
+			if err != nil {
+				continue
+			}
+			seq = md.Sequence.Stream
+			id := m.Headers().Get(bus.HdrMsgID)
+			i := strings.LastIndexByte(id, ':')
+			if i < 0 {
+				continue
+			}
+			k, err := strconv.ParseUint(id[i+1:], 10, 64)
+			if err != nil {
+				continue
+			}
+			rs.already[id] = true
+			rs.maxSeq[id[:i]] = max(rs.maxSeq[id[:i]], k)
+			rs.alertsSeq = max(rs.alertsSeq, seq)
 		}
-		n, err := strconv.ParseUint(id[i+1:], 10, 64)
-		if err != nil {
-			continue
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return fmt.Errorf("rules: read %s: %w", bus.StreamAlerts, err)
 		}
-		rs.already[id] = true
-		rs.maxSeq[id[:i]] = max(rs.maxSeq[id[:i]], n)
-		rs.alertsSeq = max(rs.alertsSeq, seq)
+		if n == 0 {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			break // the rest aged out of the stream meanwhile
+		}
 	}
 	return nil
 }
@@ -349,7 +387,10 @@ func (s *Stage) consume(ctx context.Context, rs *runState, cons jetstream.Consum
 	failing := false
 	for {
 		if err := s.housekeeping(ctx, rs); err != nil {
-			return nil
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
 		}
 		msg, err := it.Next(jetstream.NextMaxWait(s.cfg.TickEvery))
 		switch {
@@ -358,7 +399,12 @@ func (s *Stage) consume(ctx context.Context, rs *runState, cons jetstream.Consum
 				rs.finishReplay()
 			}
 			continue
-		case errors.Is(err, jetstream.ErrMsgIteratorClosed), ctx.Err() != nil:
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, jetstream.ErrConnectionClosed), s.js.Conn().IsClosed():
+			rs.unsafe = true
+			return fmt.Errorf("rules: consume readings: %w", nats.ErrConnectionClosed)
+		case errors.Is(err, jetstream.ErrMsgIteratorClosed):
 			return nil
 		case err != nil:
 			if !failing {
@@ -385,8 +431,11 @@ func (s *Stage) consume(ctx context.Context, rs *runState, cons jetstream.Consum
 		} else {
 			trs := rs.eng.Process(&r, time.Now())
 			if err := s.publish(ctx, rs, trs); err != nil {
-				rs.unsafe = true
-				return nil // not acked: replayed after the restart
+				rs.unsafe = true // not acked, not saved: replayed after the restart
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
 			}
 			s.m.readings.Inc()
 			if !r.Received.IsZero() {
@@ -455,7 +504,10 @@ func (s *Stage) queueSave(rs *runState, force bool) {
 	}
 }
 
-func (s *Stage) save(obs jetstream.ObjectStore, sv saved) {
+func (s *Stage) save(ctx context.Context, obs jetstream.ObjectStore, sv saved) {
+	if ctx.Err() != nil {
+		return
+	}
 	start := time.Now()
 	var buf bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
@@ -464,13 +516,15 @@ func (s *Stage) save(obs jetstream.ObjectStore, sv saved) {
 		err = zw.Close()
 	}
 	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		_, err = obs.PutBytes(ctx, stateObject, buf.Bytes())
 		cancel()
 	}
 	if err != nil {
-		s.m.saveErrors.Inc()
-		s.log.Warn("save rules state failed; a restart replays more readings", "err", err)
+		if ctx.Err() == nil {
+			s.m.saveErrors.Inc()
+			s.log.Warn("save rules state failed; a restart replays more readings", "err", err)
+		}
 		return
 	}
 	s.m.saves.Inc()
@@ -511,12 +565,17 @@ func (s *Stage) publish(ctx context.Context, rs *runState, trs []domain.Transiti
 		ps = append(ps, pending{msg, fut})
 		s.logTransition(tr)
 	}
+	// A future is never completed if the connection closes: bound the wait,
+	// then fall back to synchronous publishes, which report it.
+	wait := time.NewTimer(5 * time.Second)
+	defer wait.Stop()
 	for _, p := range ps {
 		var ack *jetstream.PubAck
 		if p.fut != nil {
 			select {
 			case ack = <-p.fut.Ok():
 			case <-p.fut.Err():
+			case <-wait.C:
 			case <-ctx.Done():
 				return ctx.Err()
 			}
@@ -532,6 +591,9 @@ func (s *Stage) publish(ctx context.Context, rs *runState, trs []domain.Transiti
 			}
 			if ctx.Err() != nil {
 				return ctx.Err()
+			}
+			if errors.Is(err, nats.ErrConnectionClosed) {
+				return fmt.Errorf("rules: publish transition %s: %w", p.msg.Header.Get(bus.HdrMsgID), err)
 			}
 			s.m.publishRetries.Inc()
 			s.log.Warn("publish transition failing, retrying", "msg_id", p.msg.Header.Get(bus.HdrMsgID), "err", err)

@@ -32,8 +32,6 @@ type Env struct {
 	Month int `expr:"month"`
 }
 
-type whenEnv = Env
-
 // whenProgram is a compiled when: expression.
 type whenProgram struct {
 	src string

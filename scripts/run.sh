@@ -56,7 +56,9 @@ Query the rows:  curl -s 'http://127.0.0.1:8086/query?db=qingliu' --data-urlenco
 Ctrl-C stops everything.
 MSG
 cd "$ROOT"
-"$BIN" up --sim &
+# EVENT (make run EVENT=station=bj-gaoqiao,param=nh3n,start=+1m,peak=3.5,duration=6h)
+# injects a pollution event that follows the river downstream.
+"$BIN" up --sim ${QINGLIU_EVENT:+--event "$QINGLIU_EVENT"} &
 up_pid=$!
 trap 'kill -INT $up_pid 2>/dev/null; wait $up_pid; exit 130' INT TERM
 wait $up_pid

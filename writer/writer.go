@@ -72,6 +72,7 @@ type Writer struct {
 	pub      Publisher
 	out      RecordWriter
 	dec      bus.Decoder
+	encodeFn func(enc *lineprotocol.Encoder, data []byte) error
 	reg      Stations
 	createDB CreateDB
 	log      *slog.Logger
@@ -81,7 +82,19 @@ type Writer struct {
 
 // New builds a writer over the durable consumer cons (see bus.WriterConsumer).
 func New(cfg Config, cons jetstream.Consumer, pub Publisher, out RecordWriter, reg Stations, createDB CreateDB, promReg prometheus.Registerer, log *slog.Logger) *Writer {
-	return &Writer{cfg: cfg.withDefaults(), cons: cons, pub: pub, out: out, reg: reg, createDB: createDB, log: log, m: newMetrics(promReg)}
+	w := &Writer{cfg: cfg.withDefaults(), cons: cons, pub: pub, out: out, reg: reg, createDB: createDB, log: log,
+		m: newMetrics(prometheus.WrapRegistererWith(prometheus.Labels{"stream": "readings"}, promReg))}
+	w.encodeFn = w.encode
+	return w
+}
+
+// NewAlerts builds a writer of the ALERTS stream into the InfluxDB alerts
+// measurement (history and Grafana annotations), over its own durable
+// consumer (bus.AlertsWriterConsumer). It shares the batching, ack and error
+// handling of the readings writer.
+func NewAlerts(cfg Config, cons jetstream.Consumer, pub Publisher, out RecordWriter, createDB CreateDB, promReg prometheus.Registerer, log *slog.Logger) *Writer {
+	return &Writer{cfg: cfg.withDefaults(), cons: cons, pub: pub, out: out, createDB: createDB, log: log,
+		m: newMetrics(prometheus.WrapRegistererWith(prometheus.Labels{"stream": "alerts"}, promReg)), encodeFn: encodeAlert}
 }
 
 // Ready reports whether the last write attempt succeeded.
@@ -156,7 +169,7 @@ func (w *Writer) writeBatch(ctx context.Context, b batch) {
 	idx := make([]int, 0, len(b.msgs))
 	for i, m := range b.msgs {
 		start := len(enc.Bytes())
-		err := w.encode(&enc, m.Data())
+		err := w.encodeFn(&enc, m.Data())
 		if err == nil {
 			err = enc.Err()
 		}

@@ -79,6 +79,11 @@ func runCheck(w io.Writer, cfgPath string) int {
 		}
 		fmt.Fprintf(w, "ok   %s (%s)\n", p, c.what)
 	}
+	if skipped, err := checkRules(cfg); err != nil {
+		report(err)
+	} else if !skipped {
+		fmt.Fprintf(w, "ok   %s (rules)\n", cfg.Path(cfg.Files.Rules))
+	}
 	return problems
 }
 

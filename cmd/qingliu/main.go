@@ -60,6 +60,7 @@ func newRootCmd() *cobra.Command {
 		newWaterClassCmd(),
 		newLevelCmd(),
 		newHJ212Cmd(),
+		newRulesCmd(),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",

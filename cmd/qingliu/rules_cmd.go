@@ -20,6 +20,7 @@ import (
 
 	"github.com/qingliu/qingliu/domain"
 	"github.com/qingliu/qingliu/ingest"
+	"github.com/qingliu/qingliu/internal/config"
 	"github.com/qingliu/qingliu/registry"
 	"github.com/qingliu/qingliu/rules"
 	"github.com/qingliu/qingliu/standards"
@@ -256,4 +257,20 @@ func testLine(tr *domain.Transition) rulesTestLine {
 		l.ETA = &s
 	}
 	return l
+}
+
+// checkRules validates files.rules against the registry and standards that
+// cfg names, for `qingliu check`. skipped is true when those could not be
+// loaded (their own checkers report why).
+func checkRules(cfg *config.Config) (skipped bool, err error) {
+	reg, err := registry.Load(cfg.Path(cfg.Files.Stations))
+	if err != nil {
+		return true, nil
+	}
+	std, err := standards.Load(cfg.Path(cfg.Files.Standards))
+	if err != nil {
+		return true, nil
+	}
+	_, err = rules.Load(cfg.Path(cfg.Files.Rules), reg, std)
+	return false, err
 }

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/qingliu/qingliu/internal/config"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite the golden files of rules test")
@@ -124,5 +126,24 @@ func TestRulesTestQuarantinedValue(t *testing.T) {
 	}
 	if !strings.Contains(errOut, "line 1: quarantined") || !strings.Contains(out, `"alert_id":"nh3n-high/bj-lixi/nh3n"`) {
 		t.Errorf("stderr %q, stdout %q", errOut, out)
+	}
+}
+
+func TestCheckRules(t *testing.T) {
+	cfg := &config.Config{Files: config.Defaults().Files, Dir: "../../configs"}
+	if skipped, err := checkRules(cfg); skipped || err != nil {
+		t.Fatalf("shipped rules: skipped %v, %v", skipped, err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte("rules:\n  - {name: a, kind: deadman, factor: 0.5}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Files.Rules = filepath.Join(dir, "rules.yaml")
+	if _, err := checkRules(cfg); err == nil || !strings.Contains(err.Error(), "rules[0].factor") {
+		t.Errorf("bad rules: %v", err)
+	}
+	cfg.Files.Stations = filepath.Join(dir, "missing.yaml")
+	if skipped, _ := checkRules(cfg); !skipped {
+		t.Error("a missing registry does not skip the rules check")
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/qingliu/qingliu/ingest"
 	"github.com/qingliu/qingliu/internal/admin"
@@ -66,20 +67,25 @@ func streamsConfig(c *config.Config) bus.Config {
 func newUpCmd() *cobra.Command {
 	var cfgPath string
 	var withSim bool
+	var events []string
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Run every stage in one process on an embedded NATS server (JetStream + MQTT)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runUp(cmd.Context(), cfgPath, withSim)
+			if len(events) > 0 && !withSim {
+				return badInputf("--event needs --sim")
+			}
+			return runUp(cmd.Context(), cfgPath, withSim, events)
 		},
 	}
 	cmd.Flags().StringVarP(&cfgPath, "config", "c", defaultConfig, "main configuration file")
 	cmd.Flags().BoolVar(&withSim, "sim", false, "also run the station simulator against the embedded broker")
+	cmd.Flags().StringArrayVar(&events, "event", nil, "with --sim: inject a pollution event, e.g. station=bj-gaoqiao,param=nh3n,start=+1m,peak=3.5,duration=6h (repeatable; see qingliu sim --help)")
 	return cmd
 }
 
-func runUp(ctx context.Context, cfgPath string, withSim bool) error {
+func runUp(ctx context.Context, cfgPath string, withSim bool, events []string) error {
 	e, err := loadEnv(cfgPath)
 	if err != nil {
 		return err
@@ -111,9 +117,13 @@ func runUp(ctx context.Context, cfgPath string, withSim bool) error {
 	if err != nil {
 		return err
 	}
+	rl, err := buildRules(ctx, e, connect)
+	if err != nil {
+		return err
+	}
 	inputs := in.inputs
 	if withSim {
-		simc, err := buildSim(e, srv.MQTTAddr())
+		simc, err := buildSim(e, srv.MQTTAddr(), events)
 		if err != nil {
 			return err
 		}
@@ -122,7 +132,7 @@ func runUp(ctx context.Context, cfgPath string, withSim bool) error {
 	log.Info("qingliu up", "version", version, "http", e.admin.Addr(), "mqtt", srv.MQTTAddr(), "influxdb", cfg.InfluxDB.URL)
 	err = runLayers(ctx,
 		[]component{{"http", e.admin.Run}},
-		w,
+		append(w, rl...),
 		in.publishers,
 		inputs,
 	)
@@ -179,7 +189,21 @@ func buildIngest(ctx context.Context, e *env, connect func(string) (*nats.Conn, 
 		}
 		inputs = append(inputs, component{"ingest-hj212", hj.Run})
 	}
-	log.Info("ingest stage ready", "broker", cfg.MQTT.Broker, "hj212", cfg.HJ212.Listen, "stations", len(e.reg.Stations()))
+	if cfg.Push.CTWing.Enabled || cfg.Push.OneNET.Enabled {
+		ps, err := buildPush(e, pipe, pub)
+		if err != nil {
+			return nil, err
+		}
+		inputs = append(inputs, component{"ingest-push", ps.Run})
+	}
+	if cfg.CoAP.Listen != "-" {
+		cs, err := buildCoAP(e, pipe, pub)
+		if err != nil {
+			return nil, err
+		}
+		inputs = append(inputs, component{"ingest-coap", cs.Run})
+	}
+	log.Info("ingest stage ready", "broker", cfg.MQTT.Broker, "hj212", cfg.HJ212.Listen, "coap", cfg.CoAP.Listen, "stations", len(e.reg.Stations()))
 	return &ingestStage{
 		publishers: []component{{"ingest-publisher", func(ctx context.Context) error {
 			err := pub.Run(ctx)
@@ -224,6 +248,69 @@ func buildHJ212(e *env, pipe *ingest.Pipeline, pub *ingest.Publisher) (*ingest.H
 	return hj, nil
 }
 
+// buildPush builds the NB-IoT platform push endpoint: mounted on the main
+// HTTP listener, or bound on its own (for TLS) so that a port in use fails
+// the start.
+func buildPush(e *env, pipe *ingest.Pipeline, pub *ingest.Publisher) (*ingest.PushSource, error) {
+	c := e.cfg.Push
+	fields := func(m map[string]config.Field) map[string]ingest.FieldMap {
+		out := make(map[string]ingest.FieldMap, len(m))
+		for k, f := range m {
+			out[k] = ingest.FieldMap{Param: f.Param, Unit: f.Unit}
+		}
+		return out
+	}
+	products := make(map[string]ingest.CTWingProduct, len(c.CTWing.Products))
+	for id, p := range c.CTWing.Products {
+		products[id] = ingest.CTWingProduct{Fields: fields(p.Fields), Ignore: p.Ignore, TimeField: p.TimeField}
+	}
+	ps, err := ingest.NewPushSource(ingest.PushConfig{
+		Listen:           c.Listen,
+		TLSCert:          e.cfg.Path(c.TLSCertFile),
+		TLSKey:           e.cfg.Path(c.TLSKeyFile),
+		MaxBody:          c.MaxBody,
+		RatePerSec:       c.RatePerSec,
+		Burst:            c.Burst,
+		DeviceRatePerSec: c.DeviceRatePerSec,
+		DeviceBurst:      c.DeviceBurst,
+		AckTimeout:       c.AckTimeout.D(),
+		CTWing:           ingest.CTWingConfig{Enabled: c.CTWing.Enabled, Token: c.CTWing.Token, Products: products},
+		OneNET: ingest.OneNETConfig{Enabled: c.OneNET.Enabled, Token: c.OneNET.Token, AESKey: c.OneNET.AESKey,
+			Streams: fields(c.OneNET.Streams), Ignore: c.OneNET.Ignore},
+	}, e.reg, pipe, pub, e.prom, e.log.With("component", "push"), time.Now)
+	if err != nil {
+		return nil, badInput(fmt.Errorf("config: push: %w", err))
+	}
+	if c.Listen == "" {
+		e.admin.Handle("/push/", ps.Handler())
+	} else if err := ps.Listen(); err != nil {
+		return nil, err
+	}
+	e.admin.AddCheck("push", true, ps.Ready)
+	return ps, nil
+}
+
+// buildCoAP builds the CoAP endpoint and binds its UDP socket.
+func buildCoAP(e *env, pipe *ingest.Pipeline, pub *ingest.Publisher) (*ingest.CoAPSource, error) {
+	c := e.cfg.CoAP
+	cs, err := ingest.NewCoAPSource(ingest.CoAPConfig{
+		Listen:     c.Listen,
+		MaxPayload: c.MaxPayload,
+		RatePerSec: c.RatePerSec,
+		Burst:      c.Burst,
+		MaxPending: c.MaxPending,
+		AckTimeout: c.AckTimeout.D(),
+	}, pipe, pub, e.prom, e.log.With("component", "coap"), time.Now)
+	if err != nil {
+		return nil, err
+	}
+	if err := cs.Listen(); err != nil {
+		return nil, err
+	}
+	e.admin.AddCheck("coap", true, cs.Ready)
+	return cs, nil
+}
+
 func buildWriter(ctx context.Context, e *env, connect func(string) (*nats.Conn, error)) ([]component, error) {
 	cfg, log := e.cfg, e.log.With("component", "writer")
 	nc, err := connect("qingliu-writer")
@@ -261,11 +348,25 @@ func buildWriter(ctx context.Context, e *env, connect func(string) (*nats.Conn, 
 		WriteTimeout:  cfg.InfluxDB.Timeout.D(),
 		MaxBackoff:    cfg.Writer.MaxBackoff.D(),
 	}, cons, js, out, e.reg, createDB, e.prom, log)
+	acons, err := bus.Consumer(ctx, js, bus.StreamAlerts, bus.AlertsWriterConsumer(1000))
+	if err != nil {
+		return nil, err
+	}
+	aw := writer.NewAlerts(writer.Config{
+		BatchSize:     1000,
+		FlushInterval: 200 * time.Millisecond,
+		WriteTimeout:  cfg.InfluxDB.Timeout.D(),
+		MaxBackoff:    cfg.Writer.MaxBackoff.D(),
+	}, acons, js, out, createDB, e.prom, log.With("stream", "alerts"))
 	e.admin.AddCheck("influxdb_writes", false, w.Ready)
+	e.admin.AddCheck("influxdb_alert_writes", false, aw.Ready)
 	e.admin.AddCheck("nats_writer", true, connStatus(nc))
 	log.Info("writer stage ready", "influxdb", cfg.InfluxDB.URL, "bucket", cfg.InfluxDB.BucketName(), "batch_size", cfg.Writer.BatchSize)
 	return []component{{"writer", func(ctx context.Context) error {
-		err := w.Run(ctx)
+		g, gctx := errgroup.WithContext(ctx)
+		g.Go(func() error { return w.Run(gctx) })
+		g.Go(func() error { return aw.Run(gctx) })
+		err := g.Wait()
 		client.Close()
 		nc.Close()
 		return err

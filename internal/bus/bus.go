@@ -28,6 +28,8 @@ const (
 	ConsumerWriter = "writer"
 	ConsumerRules  = "rules"
 	ConsumerAlert  = "alert"
+	// ConsumerAlertsWriter writes ALERTS into InfluxDB.
+	ConsumerAlertsWriter = "writer-alerts"
 )
 
 // Headers carried by QUARANTINE messages to say why the original bytes were
@@ -191,6 +193,23 @@ func RulesConsumer(maxAckPending int) jetstream.ConsumerConfig {
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       time.Minute,
 		MaxAckPending: maxAckPending,
+		MaxDeliver:    -1,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+}
+
+// AlertsWriterConsumer is the durable consumer that writes ALERTS into
+// InfluxDB's alerts measurement.
+func AlertsWriterConsumer(batchSize int) jetstream.ConsumerConfig {
+	if batchSize <= 0 {
+		batchSize = 1000
+	}
+	return jetstream.ConsumerConfig{
+		Durable:       ConsumerAlertsWriter,
+		Description:   "InfluxDB writer of alert history: acks after the write succeeded",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       30 * time.Second,
+		MaxAckPending: 4 * batchSize,
 		MaxDeliver:    -1,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	}

@@ -10,8 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/qingliu/qingliu/internal/conf"
 )
@@ -22,6 +25,8 @@ type Config struct {
 	MQTT     MQTT     `yaml:"mqtt"`
 	Ingest   Ingest   `yaml:"ingest"`
 	HJ212    HJ212    `yaml:"hj212"`
+	Push     Push     `yaml:"push"`
+	CoAP     CoAP     `yaml:"coap"`
 	InfluxDB InfluxDB `yaml:"influxdb"`
 	Writer   Writer   `yaml:"writer"`
 	HTTP     HTTP     `yaml:"http"`
@@ -109,6 +114,120 @@ type HJ212 struct {
 	Series []string `yaml:"series"`
 }
 
+// Push is the ingest stage's endpoint for NB-IoT platform HTTP pushes
+// (CTWing subscription push, OneNET 数据推送). Which station a platform
+// device belongs to is in stations.yaml (devices:).
+type Push struct {
+	// Listen is empty to serve push on http.listen (paths /push/ctwing and
+	// /push/onenet), else host:port of the endpoint's own listener, which
+	// TLS needs.
+	Listen string `yaml:"listen"`
+	// MaxBody bounds a request body in bytes (413 beyond).
+	MaxBody int `yaml:"max_body"`
+	// RatePerSec and Burst: token bucket per source IP (429 beyond);
+	// DeviceRatePerSec and DeviceBurst: per station behind the platform.
+	RatePerSec       float64 `yaml:"rate_per_sec"`
+	Burst            int     `yaml:"burst"`
+	DeviceRatePerSec float64 `yaml:"device_rate_per_sec"`
+	DeviceBurst      int     `yaml:"device_burst"`
+	// AckTimeout: a push not in JetStream by then is answered 503 so the
+	// platform retries (OneNET waits 5 s for an answer).
+	AckTimeout Duration `yaml:"ack_timeout"`
+	// TLSCertFile and TLSKeyFile (PEM), relative to qingliu.yaml: set both,
+	// with listen, to serve HTTPS.
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
+	CTWing      CTWing `yaml:"ctwing"`
+	OneNET      OneNET `yaml:"onenet"`
+}
+
+// CTWing is the CTWing subscription push. CTWing signs nothing, so the push
+// URL carries a shared token: https://host/push/ctwing?token=… (or a proxy
+// adds Authorization: Bearer …).
+type CTWing struct {
+	Enabled   bool   `yaml:"enabled"`
+	Token     string `yaml:"token"`
+	TokenFile string `yaml:"token_file"`
+	// Products maps a CTWing productId to how its decoded payload fields
+	// map to canonical parameters.
+	Products map[string]CTWingProduct `yaml:"products"`
+}
+
+// CTWingProduct maps one product's profile fields.
+type CTWingProduct struct {
+	// Fields maps a payload field to a parameter: `NH3N: nh3n` or
+	// `DO: {param: do, unit: µg/L}`.
+	Fields map[string]Field `yaml:"fields"`
+	// Ignore lists payload fields without readings (battery, signal …);
+	// other unmapped fields are quarantined.
+	Ignore []string `yaml:"ignore"`
+	// TimeField names a payload field with the observation time; empty
+	// uses the push's timestamp.
+	TimeField string `yaml:"time_field"`
+}
+
+// OneNET is the OneNET HTTP push; every request is signed with the token.
+type OneNET struct {
+	Enabled   bool   `yaml:"enabled"`
+	Token     string `yaml:"token"`
+	TokenFile string `yaml:"token_file"`
+	// AESKey is the 16-character key of a push instance in safe mode
+	// (安全模式); empty for plain mode.
+	AESKey     string `yaml:"aes_key"`
+	AESKeyFile string `yaml:"aes_key_file"`
+	// Streams maps data stream ids and thing-model identifiers to
+	// parameters, like CTWingProduct.Fields.
+	Streams map[string]Field `yaml:"streams"`
+	Ignore  []string         `yaml:"ignore"`
+}
+
+// Field is a platform field's canonical parameter and, when the platform
+// sends another unit than the station's, that unit.
+type Field struct {
+	Param string `yaml:"param"`
+	Unit  string `yaml:"unit"`
+}
+
+// UnmarshalYAML accepts the short form `nh3n` as well as {param, unit}.
+func (f *Field) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		f.Param = n.Value
+		return nil
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			switch k.Value {
+			case "param":
+				f.Param = v.Value
+			case "unit":
+				f.Unit = v.Value
+			default:
+				return fmt.Errorf("line %d: field %s not found in a field mapping (want param, unit)", k.Line, k.Value)
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("line %d: a field mapping is a parameter key or {param, unit}", n.Line)
+}
+
+// CoAP is the ingest stage's CoAP (RFC 7252) endpoint over UDP: POST
+// /qingliu/v1/<station> with a JSON or SenML payload.
+type CoAP struct {
+	// Listen is host:port (UDP); "-" turns the endpoint off.
+	Listen string `yaml:"listen"`
+	// MaxPayload bounds a request body in bytes (4.13 beyond).
+	MaxPayload int `yaml:"max_payload"`
+	// RatePerSec and Burst: token bucket per source IP (4.29 beyond).
+	RatePerSec float64 `yaml:"rate_per_sec"`
+	Burst      int     `yaml:"burst"`
+	// MaxPending bounds one peer's requests queued or waiting for
+	// JetStream; more are dropped unanswered (the device retransmits).
+	MaxPending int `yaml:"max_pending"`
+	// AckTimeout: not stored by then → 5.03.
+	AckTimeout Duration `yaml:"ack_timeout"`
+}
+
 // InfluxDB is where the writer stores readings.
 type InfluxDB struct {
 	URL       string `yaml:"url"`
@@ -163,6 +282,10 @@ func Defaults() Config {
 			WriteTimeout: Duration(10 * time.Second), RatePerSec: 50, Burst: 200, FloodTimeout: Duration(time.Minute),
 			MaxPending: 64, ReassemblyTimeout: Duration(2 * time.Minute), ShutdownTimeout: Duration(5 * time.Second),
 			Series: []string{"realtime", "minute", "hourly", "daily"}},
+		Push: Push{MaxBody: 64 << 10, RatePerSec: 200, Burst: 400, DeviceRatePerSec: 1, DeviceBurst: 20,
+			AckTimeout: Duration(4 * time.Second)},
+		CoAP: CoAP{Listen: "127.0.0.1:5683", MaxPayload: 16 << 10, RatePerSec: 5, Burst: 20, MaxPending: 8,
+			AckTimeout: Duration(5 * time.Second)},
 		InfluxDB: InfluxDB{URL: "http://127.0.0.1:8086", Database: "qingliu", RetentionPolicy: "autogen", CreateDatabase: true, Timeout: Duration(30 * time.Second)},
 		Writer:   Writer{BatchSize: 5000, FlushInterval: Duration(500 * time.Millisecond), MaxBackoff: Duration(30 * time.Second)},
 		HTTP:     HTTP{Listen: "127.0.0.1:8080"},
@@ -236,6 +359,9 @@ func (c *Config) resolveSecrets(ps *conf.Problems) {
 	}
 	read("mqtt.password", c.MQTT.PasswordFile, &c.MQTT.Password)
 	read("influxdb.token", c.InfluxDB.TokenFile, &c.InfluxDB.Token)
+	read("push.ctwing.token", c.Push.CTWing.TokenFile, &c.Push.CTWing.Token)
+	read("push.onenet.token", c.Push.OneNET.TokenFile, &c.Push.OneNET.Token)
+	read("push.onenet.aes_key", c.Push.OneNET.AESKeyFile, &c.Push.OneNET.AESKey)
 }
 
 func (c *Config) validate(ps *conf.Problems) {
@@ -295,6 +421,8 @@ func (c *Config) validate(ps *conf.Problems) {
 		ps.Addf("ingest.max_batch", "must be at least 1")
 	}
 	c.validateHJ212(ps)
+	c.validatePush(ps)
+	c.validateCoAP(ps)
 	if u, err := url.Parse(c.InfluxDB.URL); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		ps.Addf("influxdb.url", "%q is not an http(s) URL", c.InfluxDB.URL)
 	}
@@ -363,6 +491,86 @@ func (c *Config) validateHJ212(ps *conf.Problems) {
 			ps.Addf(fmt.Sprintf("hj212.series[%d]", i), "%q: want realtime, minute, hourly or daily", s)
 		}
 	}
+}
+
+func (c *Config) validatePush(ps *conf.Problems) {
+	p := c.Push
+	if p.Listen != "" {
+		if _, _, err := net.SplitHostPort(p.Listen); err != nil {
+			ps.Addf("push.listen", "%q is not host:port (or empty to serve push on http.listen)", p.Listen)
+		}
+	}
+	if p.MaxBody < 1024 || p.MaxBody > 8<<20 {
+		ps.Addf("push.max_body", "must be between 1024 and 8388608 bytes")
+	}
+	if !(p.RatePerSec > 0) || !(p.DeviceRatePerSec > 0) {
+		ps.Addf("push", "rate_per_sec and device_rate_per_sec must be positive")
+	}
+	if p.Burst < 1 || p.DeviceBurst < 1 {
+		ps.Addf("push", "burst and device_burst must be at least 1")
+	}
+	if p.AckTimeout <= 0 {
+		ps.Addf("push.ack_timeout", "must be positive")
+	}
+	if (p.TLSCertFile == "") != (p.TLSKeyFile == "") {
+		ps.Addf("push", "set both tls_cert_file and tls_key_file, or neither")
+	}
+	if p.TLSCertFile != "" && p.Listen == "" {
+		ps.Addf("push.listen", "TLS needs the endpoint's own listener: set push.listen")
+	}
+	if p.CTWing.Enabled && p.CTWing.Token == "" {
+		ps.Addf("push.ctwing.token", "missing: ctwing is enabled (give token as ${ENV} or token_file)")
+	}
+	if p.OneNET.Enabled && p.OneNET.Token == "" {
+		ps.Addf("push.onenet.token", "missing: onenet is enabled (give token as ${ENV} or token_file)")
+	}
+	if k := p.OneNET.AESKey; k != "" && len(k) != 16 && len(k) != 24 && len(k) != 32 {
+		ps.Addf("push.onenet.aes_key", "is %d bytes; OneNET generates 16 characters", len(k))
+	}
+	fields := func(path string, m map[string]Field) {
+		for _, k := range sortedKeys(m) {
+			if m[k].Param == "" {
+				ps.Addf(path+"."+k, "no parameter")
+			}
+		}
+	}
+	for _, id := range sortedKeys(p.CTWing.Products) {
+		fields("push.ctwing.products."+id+".fields", p.CTWing.Products[id].Fields)
+	}
+	fields("push.onenet.streams", p.OneNET.Streams)
+}
+
+func (c *Config) validateCoAP(ps *conf.Problems) {
+	p := c.CoAP
+	if p.Listen != "-" {
+		if _, _, err := net.SplitHostPort(p.Listen); err != nil {
+			ps.Addf("coap.listen", "%q is not host:port (or - to turn the endpoint off)", p.Listen)
+		}
+	}
+	if p.MaxPayload < 64 || p.MaxPayload > 1<<20 {
+		ps.Addf("coap.max_payload", "must be 64..1048576 bytes")
+	}
+	if !(p.RatePerSec > 0) {
+		ps.Addf("coap.rate_per_sec", "must be positive")
+	}
+	if p.Burst < 1 {
+		ps.Addf("coap.burst", "must be at least 1")
+	}
+	if p.MaxPending < 1 || p.MaxPending > 1000 {
+		ps.Addf("coap.max_pending", "must be 1..1000")
+	}
+	if p.AckTimeout <= 0 {
+		ps.Addf("coap.ack_timeout", "must be positive")
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // Path resolves p relative to the directory of qingliu.yaml.

@@ -1,0 +1,67 @@
+package writer
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/influxdata/line-protocol/v2/lineprotocol"
+
+	"github.com/qingliu/qingliu/domain"
+)
+
+// encodeAlert appends the alerts point of one transition (DESIGN §3.4): tags
+// that are all bounded (rule, kind, station, parameter, status, level, joint,
+// technical, jurisdictions as a sorted list of city names), the alert id,
+// sequence, value, threshold, ETA and summaries as fields, and the
+// observation time the transition belongs to as timestamp.
+func encodeAlert(enc *lineprotocol.Encoder, data []byte) error {
+	var t domain.Transition
+	if err := json.Unmarshal(data, &t); err != nil {
+		return fmt.Errorf("decode transition: %w", err)
+	}
+	if t.AlertID == "" || t.At.IsZero() {
+		return errors.New("transition without alert_id or at")
+	}
+	enc.StartLine("alerts")
+	tag := func(k, v string) {
+		if v != "" {
+			enc.AddTag(k, v)
+		}
+	}
+	// Lexical order, as line protocol encoding wants.
+	tag("joint", strconv.FormatBool(t.Joint))
+	tag("jurisdictions", strings.Join(t.Jurisdictions, ","))
+	tag("kind", t.Kind)
+	tag("level", t.Level.String())
+	tag("parameter", t.Parameter)
+	tag("rule", t.Rule)
+	tag("station", t.Station)
+	tag("status", t.Status.String())
+	tag("technical", strconv.FormatBool(t.Technical))
+	enc.AddField("alert_id", lineprotocol.MustNewValue(t.AlertID))
+	enc.AddField("seq", lineprotocol.MustNewValue(int64(t.Seq)))
+	if v, ok := lineprotocol.FloatValue(t.Value); ok {
+		enc.AddField("value", v)
+	}
+	if t.Threshold != 0 {
+		if v, ok := lineprotocol.FloatValue(t.Threshold); ok {
+			enc.AddField("threshold", v)
+		}
+	}
+	if t.ETA != nil {
+		enc.AddField("eta", lineprotocol.MustNewValue(t.ETA.UTC().Format("2006-01-02T15:04:05Z07:00")))
+	}
+	if t.SourceStation != "" {
+		enc.AddField("source_station", lineprotocol.MustNewValue(t.SourceStation))
+	}
+	if t.Window != "" {
+		enc.AddField("window", lineprotocol.MustNewValue(t.Window))
+	}
+	enc.AddField("summary_zh", lineprotocol.MustNewValue(t.SummaryZH))
+	enc.AddField("summary_en", lineprotocol.MustNewValue(t.SummaryEN))
+	enc.EndLine(t.At)
+	return nil
+}
