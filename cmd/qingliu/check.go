@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -27,6 +28,16 @@ func checkers() []checker {
 			func(p string) error { _, err := registry.Load(p); return err }},
 		{"standards and severity mappings", func(c *config.Config) string { return c.Path(c.Files.Standards) },
 			func(p string) error { _, err := standards.Load(p); return err }},
+		{"alert routing, receivers and templates", func(c *config.Config) string { return c.Path(c.Files.Routing) },
+			func(p string) error {
+				// The registry file next to it; its own problems are reported above.
+				reg, err := registry.Load(filepath.Join(filepath.Dir(p), "stations.yaml"))
+				if err != nil {
+					return nil
+				}
+				_, err = loadRouting(p, reg)
+				return err
+			}},
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/qingliu/qingliu/alert"
 	"github.com/qingliu/qingliu/ingest"
 	"github.com/qingliu/qingliu/internal/admin"
 	"github.com/qingliu/qingliu/internal/broker"
@@ -121,6 +122,10 @@ func runUp(ctx context.Context, cfgPath string, withSim bool, events []string) e
 	if err != nil {
 		return err
 	}
+	al, err := buildAlert(ctx, e, connect)
+	if err != nil {
+		return err
+	}
 	inputs := in.inputs
 	if withSim {
 		simc, err := buildSim(e, srv.MQTTAddr(), events)
@@ -132,6 +137,7 @@ func runUp(ctx context.Context, cfgPath string, withSim bool, events []string) e
 	log.Info("qingliu up", "version", version, "http", e.admin.Addr(), "mqtt", srv.MQTTAddr(), "influxdb", cfg.InfluxDB.URL)
 	err = runLayers(ctx,
 		[]component{{"http", e.admin.Run}},
+		al,
 		append(w, rl...),
 		in.publishers,
 		inputs,
@@ -373,6 +379,53 @@ func buildWriter(ctx context.Context, e *env, connect func(string) (*nats.Conn, 
 	}}}, nil
 }
 
+// buildAlert builds the alert stage of `qingliu up` and `qingliu alert`:
+// the alert service (ALERTS → records → outbox → receivers, API on the
+// admin server) and the writer of InfluxDB's alerts measurement, each on
+// its own durable consumer so that InfluxDB never holds up alerting.
+func buildAlert(ctx context.Context, e *env, connect func(string) (*nats.Conn, error)) ([]component, error) {
+	cfg, log := e.cfg, e.log.With("component", "alert")
+	nc, err := connect("qingliu-alert")
+	if err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	if err := ensureStreams(ctx, js, cfg); err != nil {
+		return nil, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	kvs, err := bus.EnsureKeyValues(cctx, js, streamsConfig(cfg))
+	if err != nil {
+		return nil, err
+	}
+	trans, err := bus.Consumer(cctx, js, bus.StreamAlerts, bus.AlertConsumer())
+	if err != nil {
+		return nil, err
+	}
+	b := alert.Bus{JS: js, Transitions: trans, Records: kvs[bus.KVAlerts], Silences: kvs[bus.KVSilences],
+		NotifyLog: kvs[bus.KVNotifyLog], Lease: kvs[bus.KVAlertLease], OutboxSubject: bus.OutboxSubject,
+		OutboxConsumer: func(ctx context.Context, receiver string, maxAckPending int) (jetstream.Consumer, error) {
+			return bus.Consumer(ctx, js, bus.StreamOutbox, bus.OutboxConsumer(receiver, maxAckPending, time.Minute))
+		}}
+	svc, err := newAlertService(e, nc, b, e.prom)
+	if err != nil {
+		return nil, err
+	}
+	e.admin.AddCheck("nats_alert", true, connStatus(nc))
+	log.Info("alert stage ready", "routing", cfg.Path(cfg.Files.Routing), "receivers", len(svc.Routing().Receivers()))
+	// Alert history in InfluxDB is the writer's (bus.AlertsWriterConsumer),
+	// so it does not depend on this service being up.
+	return []component{{"alert", func(ctx context.Context) error {
+		err := svc.Run(ctx)
+		nc.Close()
+		return err
+	}}}, nil
+}
+
 func ensureStreams(ctx context.Context, js jetstream.JetStream, cfg *config.Config) error {
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -445,6 +498,21 @@ func newIngestCmd() *cobra.Command {
 			}
 			return [][]component{in.publishers, in.inputs}, nil
 		})
+}
+
+// newAlertCmd is `qingliu alert`: the alert stage against an external NATS
+// server, and `qingliu alert sink` to watch the dev receivers.
+func newAlertCmd() *cobra.Command {
+	cmd := newStageCmd("alert", "Run the alert service stage against an external NATS server",
+		func(ctx context.Context, e *env) ([][]component, error) {
+			al, err := buildAlert(ctx, e, externalConnect(e.cfg, e.log))
+			if err != nil {
+				return nil, err
+			}
+			return [][]component{al}, nil
+		})
+	cmd.AddCommand(newAlertSinkCmd())
+	return cmd
 }
 
 func newWriterCmd() *cobra.Command {

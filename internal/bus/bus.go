@@ -17,10 +17,34 @@ const (
 	StreamReadings   = "READINGS"
 	StreamQuarantine = "QUARANTINE"
 	StreamAlerts     = "ALERTS"
+	// StreamOutbox holds the alert service's notifications before they are
+	// sent: one subject and one durable consumer per receiver, so that a
+	// dead endpoint holds up only its own queue. Nats-Msg-Id is the
+	// notification id (alert_id:seq:receiver), also the idempotency key.
+	StreamOutbox = "OUTBOX"
 
 	subjReadings   = "ql.readings"
 	subjQuarantine = "ql.quarantine"
 	subjAlerts     = "ql.alerts"
+	subjOutbox     = "ql.outbox"
+)
+
+// Key-value buckets of the alert service.
+const (
+	// KVAlerts holds one alert record per alert (lifecycle, routing,
+	// per-agency acknowledgements, audit), keyed by the alert's ref.
+	KVAlerts = "ql_alerts"
+	// KVSilences holds the silences and maintenance windows made through
+	// the API.
+	KVSilences = "ql_silences"
+	// KVNotifyLog holds the delivery state of each notification; a
+	// redelivered outbox entry already delivered is not sent again.
+	KVNotifyLog = "ql_notify_log"
+	// KVAlertLease holds the alert service's leader lease: one replica
+	// consumes transitions and runs the timers.
+	KVAlertLease = "ql_alert_lease"
+	// AlertLeaseTTL is how long a lease outlives its last renewal.
+	AlertLeaseTTL = 10 * time.Second
 )
 
 // Durable consumer names.
@@ -57,6 +81,9 @@ func QuarantineSubject(source string) string { return subjQuarantine + "." + sou
 // AlertSubject is the subject of one alert transition.
 func AlertSubject(station, rule string) string { return subjAlerts + "." + station + "." + rule }
 
+// OutboxSubject is the outbox subject of one receiver.
+func OutboxSubject(receiver string) string { return subjOutbox + "." + receiver }
+
 // Config sizes the streams. Zero values take the defaults of DESIGN §3.3.
 type Config struct {
 	Replicas int
@@ -65,6 +92,13 @@ type Config struct {
 	ReadingsMaxAge   time.Duration
 	QuarantineMaxAge time.Duration
 	AlertsMaxAge     time.Duration
+	// OutboxMaxAge is how long sent notifications stay in OUTBOX (the
+	// delivery record); OutboxDuplicateWindow how long a notification id is
+	// remembered, so that a replanned notification is not stored twice.
+	OutboxMaxAge          time.Duration
+	OutboxDuplicateWindow time.Duration
+	// NotifyLogMaxAge is how long a notification's delivery state is kept.
+	NotifyLogMaxAge time.Duration
 	// DuplicateWindow is how long a Nats-Msg-Id is remembered for dedupe.
 	DuplicateWindow time.Duration
 	// MaxBytes caps each stream's size on disk (0 = unlimited).
@@ -79,6 +113,10 @@ func Defaults() Config {
 		QuarantineMaxAge: 30 * 24 * time.Hour,
 		AlertsMaxAge:     365 * 24 * time.Hour,
 		DuplicateWindow:  10 * time.Minute,
+
+		OutboxMaxAge:          7 * 24 * time.Hour,
+		OutboxDuplicateWindow: 2 * time.Hour,
+		NotifyLogMaxAge:       7 * 24 * time.Hour,
 	}
 }
 
@@ -98,6 +136,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DuplicateWindow <= 0 {
 		c.DuplicateWindow = d.DuplicateWindow
+	}
+	if c.OutboxMaxAge <= 0 {
+		c.OutboxMaxAge = d.OutboxMaxAge
+	}
+	if c.OutboxDuplicateWindow <= 0 {
+		c.OutboxDuplicateWindow = d.OutboxDuplicateWindow
+	}
+	if c.NotifyLogMaxAge <= 0 {
+		c.NotifyLogMaxAge = d.NotifyLogMaxAge
 	}
 	return c
 }
@@ -141,6 +188,16 @@ func Streams(c Config) []jetstream.StreamConfig {
 			Retention:   jetstream.LimitsPolicy,
 			MaxAge:      c.AlertsMaxAge,
 			Duplicates:  c.DuplicateWindow,
+			Replicas:    c.Replicas,
+		},
+		{
+			Name:        StreamOutbox,
+			Description: "Alert notifications, stored before they are sent, one subject per receiver",
+			Subjects:    []string{subjOutbox + ".>"},
+			Storage:     jetstream.FileStorage,
+			Retention:   jetstream.LimitsPolicy,
+			MaxAge:      c.OutboxMaxAge,
+			Duplicates:  c.OutboxDuplicateWindow,
 			Replicas:    c.Replicas,
 		},
 	}
@@ -227,6 +284,55 @@ func AlertConsumer() jetstream.ConsumerConfig {
 		MaxDeliver:    -1,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	}
+}
+
+// OutboxConsumer is the durable consumer of one receiver's notifications.
+// MaxAckPending bounds the deliveries in flight to that receiver; AckWait
+// is how long a delivery may take before another replica (or a restarted
+// process) retries it.
+func OutboxConsumer(receiver string, maxAckPending int, ackWait time.Duration) jetstream.ConsumerConfig {
+	if maxAckPending <= 0 {
+		maxAckPending = 8
+	}
+	if ackWait <= 0 {
+		ackWait = 30 * time.Second
+	}
+	return jetstream.ConsumerConfig{
+		Durable:       "outbox_" + receiver,
+		Description:   "Alert notifications to receiver " + receiver,
+		FilterSubject: OutboxSubject(receiver),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       ackWait,
+		MaxAckPending: maxAckPending,
+		MaxDeliver:    -1,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+}
+
+// KeyValues returns the alert service's bucket configurations.
+func KeyValues(c Config) []jetstream.KeyValueConfig {
+	c = c.withDefaults()
+	return []jetstream.KeyValueConfig{
+		{Bucket: KVAlerts, Description: "Alert records", Storage: jetstream.FileStorage, Replicas: c.Replicas, History: 1},
+		{Bucket: KVSilences, Description: "Silences and maintenance windows", Storage: jetstream.FileStorage, Replicas: c.Replicas, History: 1},
+		{Bucket: KVNotifyLog, Description: "Delivery state per notification", Storage: jetstream.FileStorage, Replicas: c.Replicas,
+			History: 1, TTL: c.NotifyLogMaxAge},
+		{Bucket: KVAlertLease, Description: "Alert service leader lease", Storage: jetstream.FileStorage, Replicas: c.Replicas,
+			History: 1, TTL: AlertLeaseTTL},
+	}
+}
+
+// EnsureKeyValues creates or updates the buckets and returns them by name.
+func EnsureKeyValues(ctx context.Context, js jetstream.JetStream, c Config) (map[string]jetstream.KeyValue, error) {
+	out := map[string]jetstream.KeyValue{}
+	for _, kc := range KeyValues(c) {
+		kv, err := js.CreateOrUpdateKeyValue(ctx, kc)
+		if err != nil {
+			return nil, fmt.Errorf("ensure bucket %s: %w", kc.Bucket, err)
+		}
+		out[kc.Bucket] = kv
+	}
+	return out, nil
 }
 
 // Consumer creates or updates the durable consumer cc on stream.
