@@ -504,6 +504,12 @@ func TestEscalationTimerAndSilenceAndReplicas(t *testing.T) {
 	if code != 201 {
 		t.Fatalf("silence: %d %s", code, body)
 	}
+	// Replicas share silences through a KV watch: the leader sees one made
+	// on another replica milliseconds later. Publish once it has.
+	testenv.Eventually(t, 5*time.Second, "silence visible to the leader", func() bool {
+		_, body := a.call(t, "GET", "/api/v1/silences", "token-gz-0123456789", nil)
+		return strings.Contains(string(body), "lx-liangkou")
+	})
 	mk := func(id, st string, lvl domain.Level) *domain.Transition {
 		return &domain.Transition{AlertID: id, Seq: 1, Rule: "r", Kind: "threshold", Station: st, Status: domain.Firing, Level: lvl,
 			Jurisdictions: []string{"广州"}, At: time.Now(), SummaryZH: "x", SummaryEN: "x"}
