@@ -60,6 +60,39 @@ func syntheticRegistry(t testing.TB, stations []*registry.Station) string {
 	return f
 }
 
+// benchRules is a rule set for the synthetic stations (the shipped one names
+// real sections): water class, thresholds with hysteresis, stuck sensors —
+// the stage evaluates every reading, as in production.
+const benchRules = `jurisdictions: [广州, 清远]
+rules:
+  - name: wq-latest
+    kind: water-class
+    window: latest
+    for: 2
+    clear_for: 2
+  - name: nh3n-high
+    kind: threshold
+    select: {medium: water}
+    parameter: nh3n
+    direction: above
+    levels: {blue: 1.0, yellow: 1.5, orange: 2.0, red: 4.0}
+    clear: {blue: 0.9, yellow: 1.35, orange: 1.8, red: 3.6}
+    clear_for: 2
+  - name: stuck
+    kind: stuck
+    select: {medium: water}
+    parameters: [temp, ph, do, cond, turb, nh3n, tp]
+    count: 6
+`
+
+func benchRulesFile(t testing.TB) string {
+	f := filepath.Join(t.TempDir(), "rules.yaml")
+	if err := os.WriteFile(f, []byte(benchRules), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 // loadMessages pre-generates the payloads so generation is not measured.
 func loadMessages(stations []*registry.Station, n int) []sim.Message {
 	start := time.Now().Add(-time.Duration(n/len(stations)+60) * time.Minute).Truncate(time.Minute)
@@ -144,7 +177,7 @@ func runIngestBench(b *testing.B, mosquitto bool) {
 		procs = append(procs, wr.start("writer"), in.start("ingest"))
 		broker, db = mq.URL(), in.db
 	} else {
-		s := newStack(b, influx, stackOptions{stations: file, shipped: true})
+		s := newStack(b, influx, stackOptions{stations: file, shipped: true, rules: benchRulesFile(b)})
 		procs = append(procs, s.start("up"))
 		broker, db = s.mqttURL(), s.db
 	}

@@ -62,6 +62,7 @@ type stackOptions struct {
 	clientID   string // MQTT client id of the ingest stage
 	stations   string // station registry file; default configs/stations.yaml
 	shipped    bool   // the shipped writer batching instead of the small test batches
+	rules      string // rules file; default configs/rules.yaml
 	shared     string // MQTT shared subscription group
 }
 
@@ -82,6 +83,9 @@ func newStack(t testing.TB, influx *testenv.Influx, o stackOptions) *stack {
 	}
 	if o.stations == "" {
 		o.stations = filepath.Join(root, "configs", "stations.yaml")
+	}
+	if o.rules == "" {
+		o.rules = filepath.Join(root, "configs", "rules.yaml")
 	}
 	if o.clientID == "" {
 		o.clientID = "qingliu-ingest-e2e"
@@ -116,7 +120,7 @@ files:
 log:
   level: debug
 %s`, o.natsURL, s.ports.NATS, s.ports.MQTT, filepath.Join(s.dir, "jetstream"), broker, o.clientID, o.shared, influx.URL(), s.db, batch, s.ports.HTTP, s.ports.HJ212, s.ports.CoAP,
-		o.stations, filepath.Join(root, "configs", "standards"), filepath.Join(root, "configs", "rules.yaml"), filepath.Join(root, "configs", "routing.yaml"), o.extra)
+		o.stations, filepath.Join(root, "configs", "standards"), o.rules, filepath.Join(root, "configs", "routing.yaml"), o.extra)
 	if err := os.WriteFile(s.config(), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
