@@ -53,6 +53,7 @@ type stack struct {
 	influx *testenv.Influx
 	ports  ports
 	db     string
+	tls    bool // the embedded MQTT listener speaks TLS
 }
 
 type stackOptions struct {
@@ -64,17 +65,44 @@ type stackOptions struct {
 	shipped    bool   // the shipped writer batching instead of the small test batches
 	rules      string // rules file; default configs/rules.yaml
 	shared     string // MQTT shared subscription group
+	// secure keeps the shipped MQTT security of the embedded broker: no
+	// anonymous clients. Without it the stack lets MQTT clients in without
+	// credentials (nats.embedded.mqtt_anonymous), as the tests that are
+	// about delivery, not logins, publish.
+	secure bool
+	// pki, when set, puts the embedded MQTT listener on TLS with its
+	// certificate, and the ingest stage trusts its CA.
+	pki *testenv.PKI
+	// mqttUser and mqttPasswordFile are the ingest stage's login on an
+	// external broker.
+	mqttUser, mqttPasswordFile string
+	// devCredentials names the DEV ONLY station credentials file
+	// (files.dev_credentials) that `qingliu up --sim` logs in with.
+	devCredentials string
 }
 
 // newStack writes a qingliu.yaml with free ports, the repo's station registry
 // and a fresh store directory.
 func newStack(t testing.TB, influx *testenv.Influx, o stackOptions) *stack {
 	t.Helper()
-	s := &stack{t: t, dir: t.TempDir(), influx: influx, db: "qingliu",
+	s := &stack{t: t, dir: t.TempDir(), influx: influx, db: "qingliu", tls: o.pki != nil,
 		ports: ports{NATS: testenv.FreePort(t), MQTT: testenv.FreePort(t), HTTP: testenv.FreePort(t), HJ212: testenv.FreePort(t), CoAP: freeUDPPort(t)}}
 	broker := o.mqttBroker
 	if broker == "" {
-		broker = fmt.Sprintf("tcp://127.0.0.1:%d", s.ports.MQTT)
+		broker = s.mqttURL()
+	}
+	embedded := fmt.Sprintf("    mqtt_anonymous: %t\n", !o.secure)
+	var login string
+	if o.pki != nil {
+		embedded += fmt.Sprintf("    mqtt_tls_cert_file: %s\n    mqtt_tls_key_file: %s\n", o.pki.CertFile, o.pki.KeyFile)
+		login += fmt.Sprintf("  tls_ca_file: %s\n", o.pki.CAFile)
+	}
+	if o.mqttUser != "" {
+		login += fmt.Sprintf("  username: %s\n  password_file: %s\n", o.mqttUser, o.mqttPasswordFile)
+	}
+	var files string
+	if o.devCredentials != "" {
+		files = fmt.Sprintf("  dev_credentials: %s\n", o.devCredentials)
 	}
 	root := testenv.RepoRoot(t)
 	batch := "  batch_size: 2000\n  flush_interval: 200ms\n"
@@ -96,11 +124,11 @@ func newStack(t testing.TB, influx *testenv.Influx, o stackOptions) *stack {
     listen: 127.0.0.1:%d
     mqtt_listen: 127.0.0.1:%d
     store_dir: %s
-mqtt:
+%smqtt:
   broker: %s
   client_id: %s
   shared_group: %q
-influxdb:
+%sinfluxdb:
   url: %s
   database: %s
   timeout: 5s
@@ -117,10 +145,10 @@ files:
   standards: %s
   rules: %s
   routing: %s
-log:
+%slog:
   level: debug
-%s`, o.natsURL, s.ports.NATS, s.ports.MQTT, filepath.Join(s.dir, "jetstream"), broker, o.clientID, o.shared, influx.URL(), s.db, batch, s.ports.HTTP, s.ports.HJ212, s.ports.CoAP,
-		o.stations, filepath.Join(root, "configs", "standards"), o.rules, filepath.Join(root, "configs", "routing.yaml"), o.extra)
+%s`, o.natsURL, s.ports.NATS, s.ports.MQTT, filepath.Join(s.dir, "jetstream"), embedded, broker, o.clientID, o.shared, login, influx.URL(), s.db, batch, s.ports.HTTP, s.ports.HJ212, s.ports.CoAP,
+		o.stations, filepath.Join(root, "configs", "standards"), o.rules, filepath.Join(root, "configs", "routing.yaml"), files, o.extra)
 	if err := os.WriteFile(s.config(), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +168,12 @@ func freeUDPPort(t testing.TB) int {
 
 func (s *stack) config() string { return filepath.Join(s.dir, "qingliu.yaml") }
 
-func (s *stack) mqttURL() string { return fmt.Sprintf("tcp://127.0.0.1:%d", s.ports.MQTT) }
+func (s *stack) mqttURL() string {
+	if s.tls {
+		return fmt.Sprintf("ssl://127.0.0.1:%d", s.ports.MQTT)
+	}
+	return fmt.Sprintf("tcp://127.0.0.1:%d", s.ports.MQTT)
+}
 
 // proc is a running qingliu process.
 type proc struct {

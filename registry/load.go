@@ -51,6 +51,7 @@ type StationConfig struct {
 	// Devices are the station's identities on NB-IoT platforms whose HTTP
 	// pushes Qingliu accepts.
 	Devices []DeviceConfig    `yaml:"devices"`
+	MQTT    *MQTTConfig       `yaml:"mqtt"`
 	Labels  map[string]string `yaml:"labels"`
 	Note    string            `yaml:"note"`
 }
@@ -74,6 +75,23 @@ type HJ212Config struct {
 	PasswordFile string `yaml:"password_file"`
 	// CRCMode is standard (the default) or lenient.
 	CRCMode string `yaml:"crc_mode"`
+}
+
+// MQTTConfig is a station's login on the MQTT broker. Exactly one of
+// PasswordHash, PasswordFile and Password is set.
+type MQTTConfig struct {
+	// Username defaults to the station id.
+	Username string `yaml:"username"`
+	// PasswordHash is a bcrypt hash ($2a$…): the broker checks logins
+	// against it and never needs the password. `qingliu gen credentials
+	// --station <id> --new` prints a fresh password and its hash.
+	PasswordHash string `yaml:"password_hash"`
+	// PasswordFile holds the plain password; a relative path is relative to
+	// the directory of stations.yaml.
+	PasswordFile string `yaml:"password_file"`
+	// Password must be a ${ENV} reference: literal passwords do not belong
+	// in this file (give password_hash instead).
+	Password string `yaml:"password"`
 }
 
 // RiverConfig is one entry of rivers: an ordered chain, upstream first.
@@ -137,6 +155,7 @@ func (c *Config) Compile(file string, lookupEnv func(string) (string, bool)) (*R
 		ids:       map[string]int{},
 		mns:       map[string]int{},
 		devIDs:    map[Device]string{},
+		users:     map[string]int{},
 		byID:      map[string]*Station{},
 	}
 	if len(c.Stations) == 0 {
@@ -158,7 +177,14 @@ var (
 	reEnvRef   = regexp.MustCompile(`^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$`)
 	reLabelKey = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
 	reDeviceID = regexp.MustCompile(`^[A-Za-z0-9_.:/-]{1,128}$`)
+	reMQTTUser = regexp.MustCompile(`^[A-Za-z0-9_.@-]{1,64}$`)
+	// reBcrypt is the modular crypt format of bcrypt: version, cost 04..31,
+	// 22 characters of salt and 31 of hash.
+	reBcrypt = regexp.MustCompile(`^\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}$`)
 )
+
+// maxPassword is bcrypt's limit: the broker hashes plain passwords with it.
+const maxPassword = 72
 
 // Platforms of DeviceConfig.
 var platforms = []string{PlatformCTWing, PlatformOneNET}
@@ -172,6 +198,7 @@ type builder struct {
 	ids       map[string]int    // id → first stations index
 	mns       map[string]int    // MN → first stations index
 	devIDs    map[Device]string // platform identity → path of its first use
+	users     map[string]int    // MQTT user name → first stations index
 	byID      map[string]*Station
 }
 
@@ -270,6 +297,7 @@ func (b *builder) station(i int, sc *StationConfig) {
 	st.Units = b.units(at, sc)
 	st.HJ212 = b.hj212(i, at, sc.HJ212)
 	st.Devices = b.devices(at, sc.Devices)
+	st.MQTT = b.mqtt(i, at, sc.ID, sc.MQTT)
 
 	if len(sc.Labels) > 0 {
 		st.Labels = make(map[string]string, len(sc.Labels))
@@ -374,28 +402,14 @@ func (b *builder) hj212(i int, at func(string) string, hc *HJ212Config) *HJ212Id
 		return id
 	case hc.PasswordFile != "":
 		pwPath = at("hj212.password_file")
-		f := hc.PasswordFile
-		if !filepath.IsAbs(f) {
-			f = filepath.Join(filepath.Dir(b.file), f)
-		}
-		data, err := os.ReadFile(f)
-		if err != nil {
-			b.ps.Addf(pwPath, "cannot read %q: %s", hc.PasswordFile, pathErrText(err))
+		var ok bool
+		if pw, ok = b.readSecretFile(pwPath, hc.PasswordFile); !ok {
 			return id
 		}
-		pw = strings.TrimRight(string(data), "\r\n")
 	default:
 		pwPath = at("hj212.password")
-		pw = hc.Password
-		if g := reEnvRef.FindStringSubmatch(pw); g != nil {
-			v, ok := b.lookupEnv(g[1])
-			if !ok {
-				b.ps.Addf(pwPath, "environment variable %s is not set", g[1])
-				return id
-			}
-			pw = v
-		} else if strings.Contains(pw, "${") {
-			b.ps.Addf(pwPath, "malformed ${ENV} reference (want the whole value to be ${NAME})")
+		var ok bool
+		if pw, _, ok = b.expandEnvRef(pwPath, hc.Password); !ok {
 			return id
 		}
 	}
@@ -443,6 +457,110 @@ func (b *builder) devices(at func(string) string, dcs []DeviceConfig) []Device {
 		out = append(out, d)
 	}
 	return out
+}
+
+// readSecretFile reads a password file named at path (relative to the
+// stations file), without its trailing line break.
+func (b *builder) readSecretFile(path, name string) (string, bool) {
+	f := name
+	if !filepath.IsAbs(f) {
+		f = filepath.Join(filepath.Dir(b.file), f)
+	}
+	data, err := os.ReadFile(f)
+	if err != nil {
+		b.ps.Addf(path, "cannot read %q: %s", name, pathErrText(err))
+		return "", false
+	}
+	return strings.TrimRight(string(data), "\r\n"), true
+}
+
+// expandEnvRef resolves v when it is a whole ${NAME} reference (isRef), or
+// returns it unchanged. A malformed or unset reference is a problem at path.
+func (b *builder) expandEnvRef(path, v string) (out string, isRef, ok bool) {
+	if g := reEnvRef.FindStringSubmatch(v); g != nil {
+		env, set := b.lookupEnv(g[1])
+		if !set {
+			b.ps.Addf(path, "environment variable %s is not set", g[1])
+			return "", true, false
+		}
+		return env, true, true
+	}
+	if strings.Contains(v, "${") {
+		b.ps.Addf(path, "malformed ${ENV} reference (want the whole value to be ${NAME})")
+		return "", false, false
+	}
+	return v, false, true
+}
+
+// mqtt compiles a station's MQTT login. Messages never contain the password
+// or the hash.
+func (b *builder) mqtt(i int, at func(string) string, id string, mc *MQTTConfig) *MQTTCredential {
+	if mc == nil {
+		return nil
+	}
+	cred := &MQTTCredential{Username: mc.Username}
+	if cred.Username == "" {
+		cred.Username = id
+	}
+	switch first, dup := b.users[cred.Username]; {
+	case !reMQTTUser.MatchString(cred.Username):
+		b.ps.Addf(at("mqtt.username"), "%q does not match [A-Za-z0-9_.@-]{1,64}", cred.Username)
+	case dup:
+		b.ps.Addf(at("mqtt.username"), "duplicate MQTT user name %q (first at stations[%d])", cred.Username, first)
+	default:
+		b.users[cred.Username] = i
+	}
+
+	set := 0
+	for _, v := range []string{mc.PasswordHash, mc.PasswordFile, mc.Password} {
+		if v != "" {
+			set++
+		}
+	}
+	switch {
+	case set == 0:
+		b.ps.Addf(at("mqtt.password_hash"), "missing (give password_hash, password_file or password: ${ENV})")
+		return cred
+	case set > 1:
+		b.ps.Addf(at("mqtt"), "give exactly one of password_hash, password_file and password")
+		return cred
+	case mc.PasswordHash != "":
+		if !reBcrypt.MatchString(mc.PasswordHash) {
+			b.ps.Addf(at("mqtt.password_hash"), "not a bcrypt hash ($2a$, $2b$ or $2y$, cost 04..31, 60 characters; `qingliu gen credentials --new` makes one)")
+			return cred
+		}
+		cred.PasswordHash = mc.PasswordHash
+		return cred
+	}
+
+	var pw, pwPath string
+	if mc.PasswordFile != "" {
+		pwPath = at("mqtt.password_file")
+		var ok bool
+		if pw, ok = b.readSecretFile(pwPath, mc.PasswordFile); !ok {
+			return cred
+		}
+	} else {
+		pwPath = at("mqtt.password")
+		v, isRef, ok := b.expandEnvRef(pwPath, mc.Password)
+		switch {
+		case !ok:
+			return cred
+		case !isRef:
+			b.ps.Addf(pwPath, "a literal password is not allowed (give password_hash, password_file or ${ENV})")
+			return cred
+		}
+		pw = v
+	}
+	switch {
+	case pw == "":
+		b.ps.Addf(pwPath, "the password is empty")
+	case len(pw) > maxPassword:
+		b.ps.Addf(pwPath, "the password is longer than %d bytes", maxPassword)
+	default:
+		cred.Password = pw
+	}
+	return cred
 }
 
 func (b *builder) rivers(rcs []RiverConfig) []*River {

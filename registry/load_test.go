@@ -400,3 +400,61 @@ func TestByDevice(t *testing.T) {
 		t.Errorf("Devices = %v", st.Devices)
 	}
 }
+
+// A bcrypt hash of "dev-pw" at cost 4.
+const devHash = "$2a$04$tvW2dFlkcJ.Qg7XKa.86wOV/2X2Vp8lOe9aJPesq7.CHnzehTBjTW"
+
+func TestMQTTCredentialSources(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "w1.pw"), []byte("fromfile\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("QINGLIU_TEST_MQTT_PW", "fromenv")
+	tests := []struct {
+		mqtt           string
+		user, hash, pw string
+	}{
+		{`mqtt: {password_hash: "` + devHash + `"}`, "w1", devHash, ""},
+		{`mqtt: {username: dev.w1@site, password_hash: "` + devHash + `"}`, "dev.w1@site", devHash, ""},
+		{`mqtt: {password_file: w1.pw}`, "w1", "", "fromfile"},
+		{`mqtt: {password: "${QINGLIU_TEST_MQTT_PW}"}`, "w1", "", "fromenv"},
+	}
+	for i, tt := range tests {
+		file := filepath.Join(dir, "stations.yaml")
+		station := strings.Replace(pwStation, "hj212: {mn: MN1, %s}", tt.mqtt, 1)
+		if err := os.WriteFile(file, []byte(station), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r, err := Load(file)
+		if err != nil {
+			t.Fatalf("case %d: %v", i, err)
+		}
+		st, _ := r.Station("w1")
+		if m := st.MQTT; m == nil || m.Username != tt.user || m.PasswordHash != tt.hash || m.Password != tt.pw {
+			t.Errorf("case %d (%s): credential %q/%q/%q, want %q/%q/%q", i, tt.mqtt, m.Username, m.PasswordHash, m.Password, tt.user, tt.hash, tt.pw)
+		}
+	}
+}
+
+func TestShippedStationsHaveMQTTLogins(t *testing.T) {
+	for _, st := range loadOK(t, shipped).Stations() {
+		if st.MQTT == nil || st.MQTT.Username != st.ID || !reBcrypt.MatchString(st.MQTT.PasswordHash) {
+			t.Errorf("%s: MQTT login %v, want user %s with a bcrypt hash", st.ID, st.MQTT, st.ID)
+		}
+	}
+}
+
+func TestMQTTSecretsNeverInErrors(t *testing.T) {
+	_, err := Load("testdata/bad/mqtt.yaml")
+	if err == nil || strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "$2a$04$") {
+		t.Errorf("error leaks a password or hash, or is nil: %v", err)
+	}
+	m := MQTTCredential{Username: "w1", PasswordHash: devHash, Password: "s3cret"}
+	var buf strings.Builder
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("x", "mqtt", m)
+	for _, s := range []string{fmt.Sprint(m), fmt.Sprintf("%+v", m), fmt.Sprintf("%#v", m), fmt.Sprintf("%v", &m), buf.String()} {
+		if strings.Contains(s, "s3cret") || strings.Contains(s, devHash) || !strings.Contains(s, "w1") {
+			t.Errorf("credential formatted as %q", s)
+		}
+	}
+}

@@ -52,6 +52,9 @@ type Station struct {
 	HJ212 *HJ212Identity
 	// Devices are the station's identities on NB-IoT platforms.
 	Devices []Device
+	// MQTT is the station's login on the MQTT broker, if it has one. With
+	// it the station may publish under qingliu/v1/<ID>/ and nowhere else.
+	MQTT *MQTTCredential
 	// Labels are free key/values for rule selectors (never InfluxDB tags).
 	Labels map[string]string
 	// Note records what is unconfirmed about this station.
@@ -95,6 +98,31 @@ func (h HJ212Identity) GoString() string { return h.String() }
 // LogValue keeps the password out of slog output.
 func (h HJ212Identity) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("mn", h.MN), slog.String("crc_mode", h.CRCMode))
+}
+
+// MQTTCredential is a station's MQTT user name with either the bcrypt hash
+// of its password (password_hash) or the password itself (password_file or
+// ${ENV}). Password is a secret: it never appears in logs or errors.
+type MQTTCredential struct {
+	Username string
+	// PasswordHash is a bcrypt hash ($2a$, $2b$ or $2y$); empty when
+	// Password is set.
+	PasswordHash string
+	// Password is the plain password; empty when PasswordHash is set.
+	Password string
+}
+
+// String describes the credential without its password or hash.
+func (m MQTTCredential) String() string {
+	return fmt.Sprintf("{Username:%s Password:[redacted]}", m.Username)
+}
+
+// GoString is String for %#v.
+func (m MQTTCredential) GoString() string { return m.String() }
+
+// LogValue keeps the password and its hash out of slog output.
+func (m MQTTCredential) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("username", m.Username))
 }
 
 // Interval returns the expected reporting interval of parameter p, or 0 when

@@ -21,18 +21,21 @@ type publisher struct {
 	drain  time.Duration
 }
 
-// connect opens cfg.Publishers connections; on failure it closes those
-// already open.
-func (s *Simulator) connect(ctx context.Context, cfg Config) ([]*publisher, error) {
-	pubs := make([]*publisher, 0, cfg.Publishers)
-	for i := range cfg.Publishers {
-		id := fmt.Sprintf("%s-%d", cfg.ClientIDPrefix, i+1)
+// connect opens the connections conns; on failure it closes those already
+// open.
+func (s *Simulator) connect(ctx context.Context, cfg Config, conns []conn) ([]*publisher, error) {
+	pubs := make([]*publisher, 0, len(conns))
+	for _, cn := range conns {
+		id := cn.clientID
 		log := s.log.With("client_id", id)
 		opts := mqtt.NewClientOptions().
 			AddBroker(cfg.Broker).
 			SetClientID(id).
-			SetUsername(cfg.Username).
-			SetPassword(cfg.Password).
+			SetUsername(cn.username).
+			SetPassword(cn.password).
+			// MQTT 3.1.1 only: paho's fallback to 3.1 would turn a refused
+			// login into an opaque EOF.
+			SetProtocolVersion(4).
 			SetCleanSession(true).
 			SetAutoReconnect(true).
 			SetConnectRetry(false).
@@ -45,6 +48,9 @@ func (s *Simulator) connect(ctx context.Context, cfg Config) ([]*publisher, erro
 			SetOnConnectHandler(func(mqtt.Client) { log.Info("connected") }).
 			SetConnectionLostHandler(func(_ mqtt.Client, err error) { log.Warn("connection lost", "err", err) }).
 			SetReconnectingHandler(func(mqtt.Client, *mqtt.ClientOptions) { log.Info("reconnecting") })
+		if cfg.TLS != nil {
+			opts.SetTLSConfig(cfg.TLS)
+		}
 		c := mqtt.NewClient(opts)
 		tok := c.Connect()
 		select {
@@ -60,7 +66,7 @@ func (s *Simulator) connect(ctx context.Context, cfg Config) ([]*publisher, erro
 			for _, p := range pubs {
 				p.client.Disconnect(250)
 			}
-			return nil, fmt.Errorf("connect %s to %s: %w", id, redactURL(cfg.Broker), err)
+			return nil, fmt.Errorf("connect %s as %q to %s: %w", id, cn.username, redactURL(cfg.Broker), err)
 		}
 		pubs = append(pubs, &publisher{sim: s, log: log, client: c, qos: cfg.QoS, window: cfg.MaxInFlight, drain: cfg.DrainTimeout})
 	}

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -48,10 +49,21 @@ type Config struct {
 	Seed uint64
 
 	// Broker is the MQTT broker URL (tcp://host:port, ssl://…, ws://…).
-	Broker   string
+	Broker string
+	// TLS configures ssl:// brokers (the CA to trust); nil uses Go's
+	// defaults (the system's roots).
+	TLS *tls.Config
+	// Username and Password log every connection in as one user (a
+	// gateway's account, or none for an open broker).
 	Username string
 	Password string // a secret: never logged
-	// ClientIDPrefix names the connections <prefix>-1, <prefix>-2 ….
+	// Credentials, when set, gives each station its own connection, logged
+	// in with the station's own credential, as devices do on a broker that
+	// lets a station publish only under its own topic. Every selected
+	// station needs one; Username, Password and Publishers are then unused.
+	Credentials map[string]Credential
+	// ClientIDPrefix names the connections <prefix>-1, <prefix>-2 …, or
+	// <prefix>-<station> with Credentials.
 	ClientIDPrefix string
 	QoS            byte
 	// Publishers is the number of MQTT connections; a station always uses
@@ -80,6 +92,18 @@ type Config struct {
 	// DrainTimeout bounds the wait for outstanding PUBACKs at the end.
 	DrainTimeout time.Duration
 }
+
+// Credential is an MQTT login. Password is a secret: never logged.
+type Credential struct {
+	Username string
+	Password string
+}
+
+// String leaves the password out, so that %v never prints it.
+func (c Credential) String() string { return "{Username:" + c.Username + " Password:[redacted]}" }
+
+// GoString is String for %#v.
+func (c Credential) GoString() string { return c.String() }
 
 // DefaultConfig returns the defaults: the local broker, one simulated minute
 // per second, QoS 1, one publisher.
@@ -173,6 +197,9 @@ func (c Config) Validate(reg Registry) error {
 		reports("silent", s.Station, "")
 	}
 	for _, st := range c.selected(reg) {
+		if cr, ok := c.Credentials[st.ID]; c.Credentials != nil && (!ok || cr.Username == "" || cr.Password == "") {
+			bad("credentials: station %q has no MQTT user name and password", st.ID)
+		}
 		for _, p := range sortedKeys(st.Units) {
 			if _, _, err := deviceValue(st, p, 1); err != nil {
 				bad("station %q: unit of %q: %w", st.ID, p, err)
@@ -180,6 +207,34 @@ func (c Config) Validate(reg Registry) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// conn is one MQTT connection of a run.
+type conn struct {
+	clientID           string
+	username, password string
+}
+
+// conns lists the connections of a run and routes each station to one:
+// with Credentials one per station, else Publishers shared round-robin.
+func (c Config) conns(stations []*registry.Station) ([]conn, map[string]int) {
+	route := make(map[string]int, len(stations))
+	var cs []conn
+	if c.Credentials != nil {
+		for i, st := range stations {
+			cr := c.Credentials[st.ID]
+			cs = append(cs, conn{clientID: c.ClientIDPrefix + "-" + st.ID, username: cr.Username, password: cr.Password})
+			route[st.ID] = i
+		}
+		return cs, route
+	}
+	for i := range c.Publishers {
+		cs = append(cs, conn{clientID: fmt.Sprintf("%s-%d", c.ClientIDPrefix, i+1), username: c.Username, password: c.Password})
+	}
+	for i, st := range stations {
+		route[st.ID] = i % len(cs)
+	}
+	return cs, route
 }
 
 // selected returns the stations c selects from reg, sorted by id.
@@ -246,13 +301,10 @@ func (s *Simulator) Run(ctx context.Context) error {
 	stations := cfg.selected(s.reg)
 	gen := s.generator(cfg, start, stations)
 
-	pubs, err := s.connect(ctx, cfg)
+	conns, route := cfg.conns(stations)
+	pubs, err := s.connect(ctx, cfg, conns)
 	if err != nil {
 		return err
-	}
-	route := make(map[string]int, len(stations))
-	for i, st := range stations {
-		route[st.ID] = i % len(pubs)
 	}
 	ins := make([]chan Message, len(pubs))
 	for i := range ins {

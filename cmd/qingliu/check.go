@@ -95,6 +95,16 @@ func runCheck(w io.Writer, cfgPath string) int {
 	} else if !skipped {
 		fmt.Fprintf(w, "ok   %s (rules)\n", cfg.Path(cfg.Files.Rules))
 	}
+	if cfg.Files.DevCredentials != "" {
+		p := cfg.Path(cfg.Files.DevCredentials)
+		if reg, err := registry.Load(cfg.Path(cfg.Files.Stations)); err == nil {
+			if _, err := stationPasswords(reg, p); err != nil {
+				report(err)
+			} else {
+				fmt.Fprintf(w, "ok   %s (DEV ONLY station credentials, each matching its station's hash)\n", p)
+			}
+		}
+	}
 	return problems
 }
 

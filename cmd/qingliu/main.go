@@ -62,6 +62,7 @@ func newRootCmd() *cobra.Command {
 		newLevelCmd(),
 		newHJ212Cmd(),
 		newRulesCmd(),
+		newGenCmd(),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",

@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/qingliu/qingliu/internal/auth"
 	"github.com/qingliu/qingliu/registry"
 	"github.com/qingliu/qingliu/sim"
 )
@@ -20,6 +22,8 @@ const simPasswordEnv = "QINGLIU_SIM_PASSWORD"
 // simFlags are the raw flag values of `qingliu sim`.
 type simFlags struct {
 	stationsFile string
+	credentials  string
+	caFile       string
 	clientID     string
 	start        string
 	until        string
@@ -54,7 +58,13 @@ Faults:
   --silent station=X[,after=+1m][,for=30m]   the station stops publishing
   --malformed 0.01    fraction of messages replaced by malformed ones
   --duplicates 0.01   fraction of messages sent twice
-Times are +duration from --start or RFC 3339.`,
+Times are +duration from --start or RFC 3339.
+
+Logins: each station connects with its own MQTT credential, as a device
+does, when its password is known — from its password_file or ${ENV} in the
+registry, or from --credentials-file (default: dev-credentials.yaml beside
+--stations-file, when it exists; DEV ONLY). --username logs every connection
+in as one user instead; with neither, the connections are anonymous.`,
 		Example: `  qingliu sim --stations bj-gaoqiao,bj-lixi --event station=bj-gaoqiao,param=nh3n,peak=3.5,start=+2m
   qingliu sim --speedup inf --count 200000 --publishers 4 --start -72h`,
 		Args: cobra.NoArgs,
@@ -68,6 +78,9 @@ Times are +duration from --start or RFC 3339.`,
 			reg, err := registry.Load(f.stationsFile)
 			if err != nil {
 				return badInput(fmt.Errorf("station registry:\n%w", err))
+			}
+			if err := f.logins(&cfg, reg, cmd.Flags().Changed("username")); err != nil {
+				return badInput(err)
 			}
 			if err := cfg.Validate(reg); err != nil {
 				return badInput(err)
@@ -89,9 +102,11 @@ Times are +duration from --start or RFC 3339.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.stationsFile, "stations-file", f.stationsFile, "station registry")
 	fl.StringVar(&cfg.Broker, "broker", cfg.Broker, "MQTT broker URL")
-	fl.StringVar(&cfg.Username, "username", "", "MQTT user name")
+	fl.StringVar(&f.credentials, "credentials-file", "", "station credentials (DEV ONLY; default dev-credentials.yaml beside --stations-file if it exists)")
+	fl.StringVar(&f.caFile, "ca-file", "", "PEM CA certificates to verify an ssl:// broker (default the system's roots)")
+	fl.StringVar(&cfg.Username, "username", "", "MQTT user name for every connection, instead of per-station logins")
 	fl.StringVar(&cfg.Password, "password", "", "MQTT password (default $"+simPasswordEnv+")")
-	fl.StringVar(&f.clientID, "client-id", "", "MQTT client id prefix; connections are <prefix>-1, <prefix>-2 … (default qingliu-sim-<pid>)")
+	fl.StringVar(&f.clientID, "client-id", "", "MQTT client id prefix; connections are <prefix>-1, <prefix>-2 …, or <prefix>-<station> with per-station logins (default qingliu-sim-<pid>)")
 	fl.IntVar(&f.qos, "qos", f.qos, "MQTT QoS, 0 or 1")
 	fl.IntVar(&cfg.Publishers, "publishers", cfg.Publishers, "MQTT connections to spread the stations over")
 	fl.IntVar(&cfg.MaxInFlight, "max-in-flight", cfg.MaxInFlight, "messages per connection awaiting their PUBACK")
@@ -166,6 +181,46 @@ func (f *simFlags) apply(cfg *sim.Config, now time.Time) error {
 		cfg.Stations[i] = strings.TrimSpace(id)
 	}
 	return errors.Join(errs...)
+}
+
+// logins sets up how the simulator logs in (see the command's help) and its
+// TLS configuration.
+func (f *simFlags) logins(cfg *sim.Config, reg *registry.Registry, shared bool) error {
+	if usesTLS(cfg.Broker) {
+		c, err := auth.ClientTLS(f.caFile)
+		if err != nil {
+			return fmt.Errorf("--ca-file: %w", err)
+		}
+		cfg.TLS = c
+	} else if f.caFile != "" {
+		return fmt.Errorf("--ca-file: the broker %s does not use TLS (ssl://…)", cfg.Broker)
+	}
+	if shared {
+		return nil
+	}
+	file := f.credentials
+	if file == "" {
+		beside := filepath.Join(filepath.Dir(f.stationsFile), "dev-credentials.yaml")
+		if _, err := os.Stat(beside); err == nil {
+			file = beside
+		}
+	}
+	pws, err := stationPasswords(reg, file)
+	if err != nil {
+		return err
+	}
+	if len(pws) == 0 {
+		if f.credentials != "" {
+			return fmt.Errorf("--credentials-file %s: no station of %s has a login there", f.credentials, f.stationsFile)
+		}
+		return nil
+	}
+	creds, ids := simCredentials(reg, pws)
+	cfg.Credentials = creds
+	if len(cfg.Stations) == 0 {
+		cfg.Stations = ids
+	}
+	return nil
 }
 
 // parseSimStart accepts an RFC 3339 time or a duration from now (-72h, +1h).

@@ -12,6 +12,8 @@ import (
 // every parameter at least every five minutes. Events given with --event start
 // relative to the wall clock ("+1m" is a minute from now), not to the
 // replay's start, because that is what someone watching the console means.
+// Each station logs in with its own credential, as a device would: from
+// files.dev_credentials (DEV ONLY) or the station's password_file or ${ENV}.
 func buildSim(e *env, broker string, events []string) (component, error) {
 	now := time.Now()
 	cfg := sim.DefaultConfig()
@@ -28,6 +30,25 @@ func buildSim(e *env, broker string, events []string) (component, error) {
 			ev.Start = sim.At{Abs: now.Add(ev.Start.Rel)}
 		}
 		cfg.Events = append(cfg.Events, ev)
+	}
+	tlsCfg, err := mqttClientTLS(e.cfg)
+	if err != nil {
+		return component{}, err
+	}
+	cfg.TLS = tlsCfg
+	devFile := ""
+	if e.cfg.Files.DevCredentials != "" {
+		devFile = e.cfg.Path(e.cfg.Files.DevCredentials)
+	}
+	pws, err := stationPasswords(e.reg, devFile)
+	if err != nil {
+		return component{}, badInput(err)
+	}
+	switch {
+	case len(pws) > 0:
+		cfg.Credentials, cfg.Stations = simCredentials(e.reg, pws)
+	case !e.cfg.NATS.Embedded.MQTTAnonymous:
+		return component{}, badInputf("--sim: no station has a known MQTT password: name the DEV ONLY credentials file in files.dev_credentials, or set nats.embedded.mqtt_anonymous: true")
 	}
 	if err := cfg.Validate(e.reg); err != nil {
 		return component{}, badInput(err)

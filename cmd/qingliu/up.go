@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 	"github.com/qingliu/qingliu/alert"
 	"github.com/qingliu/qingliu/ingest"
 	"github.com/qingliu/qingliu/internal/admin"
+	"github.com/qingliu/qingliu/internal/auth"
 	"github.com/qingliu/qingliu/internal/broker"
 	"github.com/qingliu/qingliu/internal/bus"
 	"github.com/qingliu/qingliu/internal/config"
@@ -95,12 +98,32 @@ func runUp(ctx context.Context, cfgPath string, withSim bool, events []string) e
 	if cfg.NATS.URL != "" {
 		return badInputf("%s: nats.url is set; `qingliu up` runs the embedded server — use `qingliu ingest` and `qingliu writer` against an external NATS", cfgPath)
 	}
+	var mqttTLS *tls.Config
+	if emb := cfg.NATS.Embedded; emb.MQTTTLSCertFile != "" {
+		if mqttTLS, err = auth.ServerTLS(cfg.Path(emb.MQTTTLSCertFile), cfg.Path(emb.MQTTTLSKeyFile)); err != nil {
+			return badInput(fmt.Errorf("%s: nats.embedded: %w", cfgPath, err))
+		}
+		if !usesTLS(cfg.MQTT.Broker) {
+			return badInputf("%s: the embedded MQTT listener speaks TLS only (nats.embedded.mqtt_tls_cert_file): mqtt.broker %q must be ssl://…", cfgPath, cfg.MQTT.Broker)
+		}
+	}
+	// The ingest stage logs in to the embedded broker with its own account:
+	// mqtt.username/password when set, else qingliu-ingest with a password
+	// made for this run, held in memory only.
+	if cfg.MQTT.Username == "" {
+		cfg.MQTT.Username = "qingliu-ingest"
+	}
+	if cfg.MQTT.Password == "" {
+		cfg.MQTT.Password = auth.NewPassword()
+	}
 	srv, err := broker.Start(broker.Config{
 		Listen:            cfg.NATS.Embedded.Listen,
 		MQTTListen:        cfg.NATS.Embedded.MQTTListen,
 		StoreDir:          cfg.Path(cfg.NATS.Embedded.StoreDir),
 		MQTTMaxAckPending: uint16(cfg.NATS.Embedded.MQTTMaxAckPending),
 		MaxPayload:        int32(max(cfg.Ingest.MaxPayload*2, 1<<20)),
+		Auth:              brokerAuth(cfg, e.reg),
+		MQTTTLS:           mqttTLS,
 	}, log.With("component", "nats"))
 	if err != nil {
 		return err
@@ -146,6 +169,49 @@ func runUp(ctx context.Context, cfgPath string, withSim bool, events []string) e
 	return err
 }
 
+// brokerAuth lists the embedded broker's MQTT accounts: one per station with
+// an MQTT credential in the registry, and the ingest stage's own.
+func brokerAuth(cfg *config.Config, reg *registry.Registry) *broker.Auth {
+	a := &broker.Auth{
+		Ingest:    broker.User{Username: cfg.MQTT.Username, Password: cfg.MQTT.Password},
+		Anonymous: cfg.NATS.Embedded.MQTTAnonymous,
+	}
+	for _, st := range reg.Stations() {
+		if m := st.MQTT; m != nil {
+			a.Stations = append(a.Stations, broker.StationUser{Station: st.ID,
+				User: broker.User{Username: m.Username, Password: m.Password, PasswordHash: m.PasswordHash}})
+		}
+	}
+	return a
+}
+
+// usesTLS reports whether an MQTT broker URL names a TLS transport.
+func usesTLS(broker string) bool {
+	u, err := url.Parse(broker)
+	if err != nil {
+		return false
+	}
+	switch u.Scheme {
+	case "ssl", "tls", "mqtts", "wss":
+		return true
+	}
+	return false
+}
+
+// mqttClientTLS is the TLS configuration of the MQTT clients of this
+// process for an ssl:// broker (nil otherwise): mqtt.tls_ca_file, else the
+// system's roots.
+func mqttClientTLS(cfg *config.Config) (*tls.Config, error) {
+	if !usesTLS(cfg.MQTT.Broker) {
+		return nil, nil
+	}
+	c, err := auth.ClientTLS(cfg.Path(cfg.MQTT.TLSCAFile))
+	if err != nil {
+		return nil, badInput(fmt.Errorf("config: mqtt.tls_ca_file: %w", err))
+	}
+	return c, nil
+}
+
 // ingestStage is the ingest components: publishers (stop last) and sources.
 type ingestStage struct {
 	publishers []component
@@ -173,6 +239,10 @@ func buildIngest(ctx context.Context, e *env, connect func(string) (*nats.Conn, 
 		MaxBatch:      cfg.Ingest.MaxBatch,
 	})
 	pub := ingest.NewPublisher(js, cfg.MQTT.MaxInflight, m, log)
+	mqttTLS, err := mqttClientTLS(cfg)
+	if err != nil {
+		return nil, err
+	}
 	src := ingest.NewMQTTSource(ingest.MQTTConfig{
 		Broker:          cfg.MQTT.Broker,
 		ClientID:        cfg.MQTT.ClientID,
@@ -184,6 +254,7 @@ func buildIngest(ctx context.Context, e *env, connect func(string) (*nats.Conn, 
 		MaxInflight:     cfg.MQTT.MaxInflight,
 		KeepAlive:       cfg.MQTT.KeepAlive.D(),
 		MaxReconnectGap: cfg.MQTT.ReconnectMax.D(),
+		TLS:             mqttTLS,
 	}, pipe, pub, m, log, time.Now)
 	e.admin.AddCheck("mqtt", true, src.Ready)
 	e.admin.AddCheck("nats_ingest", true, connStatus(nc))

@@ -4,15 +4,20 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // Config is the embedded server's configuration.
@@ -31,6 +36,140 @@ type Config struct {
 	MaxPayload int32
 	// ServerName names the server (required by the MQTT listener).
 	ServerName string
+	// Auth, when set, makes every MQTT client log in (see Auth). Nil leaves
+	// the MQTT listener open to anyone, as tests that need no accounts want.
+	Auth *Auth
+	// MQTTTLS, when set, makes the MQTT listener speak TLS only.
+	MQTTTLS *tls.Config
+}
+
+// Auth holds the MQTT accounts of the embedded broker. A station logs in as
+// its own user and may publish only under qingliu/v1/<station>/ (the NATS
+// subjects qingliu.v1.<station>.>) and subscribe to nothing; the ingest
+// stage logs in as Ingest and may subscribe to qingliu/v1/# and publish
+// nothing. MQTT clients without credentials are refused unless Anonymous.
+//
+// Clients of the NATS port and the in-process stages need no credentials:
+// they connect as an internal user, the server's no_auth_user, that only
+// NATS and in-process connections may use — the server refuses it to MQTT
+// clients by connection type. It is an nkey without a seed, so there is no
+// password to keep or leak. The NATS port is as open as before: keep it on
+// loopback (the default) or turn it off.
+type Auth struct {
+	Stations []StationUser
+	Ingest   User
+	// Anonymous lets MQTT clients without credentials publish under any
+	// station and subscribe to qingliu/v1/# (tests and throwaway setups).
+	Anonymous bool
+}
+
+// User is an MQTT login: a user name with either the plain password or its
+// bcrypt hash ($2a$…). The server keeps only hashes: Start hashes a plain
+// password at bcrypt's minimum cost (what the cost would protect, the
+// password, is in this process anyway).
+type User struct {
+	Username     string
+	Password     string // secret: never logged
+	PasswordHash string
+}
+
+// StationUser is the login of the station whose id is Station.
+type StationUser struct {
+	Station string
+	User
+}
+
+// stationSubjects are the NATS subjects of a station's MQTT topics: the
+// server maps qingliu/v1/<station>/json to qingliu.v1.<station>.json.
+func stationSubjects(station string) []string { return []string{"qingliu.v1." + station + ".>"} }
+
+// allStations are the subjects of every station topic. An MQTT filter
+// ending in # also matches its parent level (qingliu/v1/# matches
+// qingliu/v1), which the server subscribes to as well.
+func allStations() []string { return []string{"qingliu.v1", "qingliu.v1.>"} }
+
+// apply adds the users and permissions of a to opts.
+func (a *Auth) apply(opts *server.Options) error {
+	mqttOnly := map[string]struct{}{jwt.ConnectionTypeMqtt: {}}
+	var errs []error
+	seen := map[string]bool{}
+	add := func(u User, perms *server.Permissions) {
+		switch {
+		case u.Username == "":
+			errs = append(errs, errors.New("mqtt user with an empty name"))
+			return
+		case seen[u.Username]:
+			errs = append(errs, fmt.Errorf("mqtt user %q defined twice", u.Username))
+			return
+		case (u.Password == "") == (u.PasswordHash == ""):
+			errs = append(errs, fmt.Errorf("mqtt user %q: give a password or a bcrypt hash", u.Username))
+			return
+		}
+		seen[u.Username] = true
+		hash := u.PasswordHash
+		if hash == "" {
+			h, err := bcrypt.GenerateFromPassword([]byte(u.Password), bcrypt.MinCost)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("mqtt user %q: %w", u.Username, err))
+				return
+			}
+			hash = string(h)
+		} else if _, err := bcrypt.Cost([]byte(hash)); err != nil {
+			errs = append(errs, fmt.Errorf("mqtt user %q: password hash is not bcrypt", u.Username))
+			return
+		}
+		opts.Users = append(opts.Users, &server.User{Username: u.Username, Password: hash,
+			Permissions: perms, AllowedConnectionTypes: mqttOnly})
+	}
+	for _, st := range a.Stations {
+		if st.Station == "" || strings.ContainsAny(st.Station, ".*> \t\r\n") {
+			errs = append(errs, fmt.Errorf("mqtt user %q: station id %q is not a subject token", st.Username, st.Station))
+			continue
+		}
+		add(st.User, &server.Permissions{
+			Publish:   &server.SubjectPermission{Allow: stationSubjects(st.Station)},
+			Subscribe: &server.SubjectPermission{Deny: []string{">"}},
+		})
+	}
+	add(a.Ingest, &server.Permissions{
+		Publish:   &server.SubjectPermission{Deny: []string{">"}},
+		Subscribe: &server.SubjectPermission{Allow: allStations()},
+	})
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+
+	local, err := seedlessUser()
+	if err != nil {
+		return err
+	}
+	opts.Nkeys = append(opts.Nkeys, &server.NkeyUser{Nkey: local, AllowedConnectionTypes: map[string]struct{}{
+		jwt.ConnectionTypeStandard: {}, jwt.ConnectionTypeInProcess: {}}})
+	opts.NoAuthUser = local
+	if a.Anonymous {
+		anon, err := seedlessUser()
+		if err != nil {
+			return err
+		}
+		opts.Nkeys = append(opts.Nkeys, &server.NkeyUser{Nkey: anon, AllowedConnectionTypes: mqttOnly,
+			Permissions: &server.Permissions{
+				Publish:   &server.SubjectPermission{Allow: []string{"qingliu.v1.>"}},
+				Subscribe: &server.SubjectPermission{Allow: allStations()},
+			}})
+		opts.MQTT.NoAuthUser = anon
+	}
+	return nil
+}
+
+// seedlessUser returns the public key of a fresh user nkey whose seed is
+// dropped: only the server's no_auth_user mapping can ever use it.
+func seedlessUser() (string, error) {
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		return "", fmt.Errorf("internal nats user: %w", err)
+	}
+	defer kp.Wipe()
+	return kp.PublicKey()
 }
 
 // Server is a running embedded NATS server.
@@ -86,6 +225,18 @@ func Start(cfg Config, log *slog.Logger) (*Server, error) {
 		}
 		opts.MQTT.Host, opts.MQTT.Port = host, port
 		opts.MQTT.MaxAckPending = cfg.MQTTMaxAckPending
+		if cfg.MQTTTLS != nil {
+			opts.MQTT.TLSConfig = cfg.MQTTTLS
+			opts.MQTT.TLSTimeout = 5
+		}
+	}
+	if cfg.Auth != nil {
+		if err := cfg.Auth.apply(opts); err != nil {
+			return nil, fmt.Errorf("embedded nats: %w", err)
+		}
+		if opts.Host != "" && !opts.DontListen && !isLoopback(opts.Host) {
+			log.Warn("the nats client port needs no credentials and is not on loopback", "host", opts.Host, "port", opts.Port)
+		}
 	}
 	s, err := server.NewServer(opts)
 	if err != nil {
@@ -99,7 +250,11 @@ func Start(cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	mqttAddr := ""
 	if cfg.MQTTListen != "" {
-		mqttAddr = "tcp://" + net.JoinHostPort(opts.MQTT.Host, strconv.Itoa(opts.MQTT.Port))
+		scheme := "tcp://"
+		if cfg.MQTTTLS != nil {
+			scheme = "ssl://"
+		}
+		mqttAddr = scheme + net.JoinHostPort(opts.MQTT.Host, strconv.Itoa(opts.MQTT.Port))
 	}
 	return &Server{srv: s, log: log, mqttAddr: mqttAddr}, nil
 }
@@ -112,7 +267,8 @@ func (s *Server) ClientURL() string {
 	return s.srv.ClientURL()
 }
 
-// MQTTAddr is the MQTT listener's address as tcp://host:port.
+// MQTTAddr is the MQTT listener's address as tcp://host:port, or
+// ssl://host:port with TLS.
 func (s *Server) MQTTAddr() string { return s.mqttAddr }
 
 // Connect opens an in-process client connection (no TCP).
@@ -175,6 +331,14 @@ func checkFree(what, host string, port int) error {
 		return fmt.Errorf("%s listener %s:%d: port in use or not allowed (%w); set another address in configs/qingliu.yaml", what, host, port, err)
 	}
 	return l.Close()
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func freePort(host string) (int, error) {

@@ -52,6 +52,14 @@ type Embedded struct {
 	MQTTListen        string `yaml:"mqtt_listen"`
 	StoreDir          string `yaml:"store_dir"`
 	MQTTMaxAckPending int    `yaml:"mqtt_max_ack_pending"`
+	// MQTTAnonymous lets MQTT clients without credentials publish under
+	// any station. Off by default: each station logs in with the
+	// credential of stations.yaml. For tests and throwaway setups only.
+	MQTTAnonymous bool `yaml:"mqtt_anonymous"`
+	// MQTTTLSCertFile and MQTTTLSKeyFile (PEM), relative to qingliu.yaml:
+	// set both and the MQTT listener speaks TLS only (ssl:// for clients).
+	MQTTTLSCertFile string `yaml:"mqtt_tls_cert_file"`
+	MQTTTLSKeyFile  string `yaml:"mqtt_tls_key_file"`
 }
 
 // StreamsConf sizes the JetStream streams.
@@ -75,6 +83,9 @@ type MQTT struct {
 	MaxInflight  int      `yaml:"max_inflight"`
 	KeepAlive    Duration `yaml:"keepalive"`
 	ReconnectMax Duration `yaml:"reconnect_max"`
+	// TLSCAFile (PEM), relative to qingliu.yaml, verifies an ssl:// broker;
+	// empty uses the system's roots.
+	TLSCAFile string `yaml:"tls_ca_file"`
 }
 
 // Ingest holds validation limits.
@@ -260,6 +271,10 @@ type Files struct {
 	Standards string `yaml:"standards"`
 	Rules     string `yaml:"rules"`
 	Routing   string `yaml:"routing"`
+	// DevCredentials is the DEV ONLY file of plain station MQTT passwords
+	// that `qingliu up --sim` and `qingliu gen credentials` read. Empty in
+	// production.
+	DevCredentials string `yaml:"dev_credentials"`
 }
 
 // Log configures logging.
@@ -395,6 +410,14 @@ func (c *Config) validate(ps *conf.Problems) {
 	}
 	if u, err := url.Parse(c.MQTT.Broker); err != nil || u.Host == "" || !oneOf(u.Scheme, "tcp", "ssl", "tls", "mqtt", "mqtts", "ws", "wss") {
 		ps.Addf("mqtt.broker", "%q is not a broker URL like tcp://127.0.0.1:1883", c.MQTT.Broker)
+	}
+	if c.MQTT.TLSCAFile != "" {
+		if u, err := url.Parse(c.MQTT.Broker); err == nil && !oneOf(u.Scheme, "ssl", "tls", "mqtts", "wss") {
+			ps.Addf("mqtt.tls_ca_file", "set, but mqtt.broker %q does not use TLS (ssl://, tls://, mqtts:// or wss://)", c.MQTT.Broker)
+		}
+	}
+	if (c.NATS.Embedded.MQTTTLSCertFile == "") != (c.NATS.Embedded.MQTTTLSKeyFile == "") {
+		ps.Addf("nats.embedded", "set both mqtt_tls_cert_file and mqtt_tls_key_file, or neither")
 	}
 	if c.MQTT.ClientID == "" {
 		ps.Addf("mqtt.client_id", "must be set: a fixed id keeps the persistent session")
