@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
@@ -224,7 +223,7 @@ func LoadConfig(file string) (*Config, error) {
 		return nil, &conf.Error{Problems: []conf.Problem{{File: file, Msg: "cannot read: " + err.Error()}}}
 	}
 	ps := conf.Problems{File: file}
-	expanded := expandEnv(string(data), &ps)
+	expanded := conf.ExpandEnv(string(data), &ps)
 	var c Config
 	if err := conf.DecodeStrict(file, []byte(expanded), &c); err != nil {
 		return nil, err
@@ -235,31 +234,6 @@ func LoadConfig(file string) (*Config, error) {
 		return nil, err
 	}
 	return &c, nil
-}
-
-var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
-
-// expandEnv replaces ${NAME} and ${NAME:-default} outside comments; an unset
-// NAME without a default is a problem. (The same rule as qingliu.yaml.)
-func expandEnv(s string, ps *conf.Problems) string {
-	lines := strings.Split(s, "\n")
-	for i, line := range lines {
-		if strings.HasPrefix(strings.TrimSpace(line), "#") {
-			continue
-		}
-		lines[i] = envRef.ReplaceAllStringFunc(line, func(m string) string {
-			g := envRef.FindStringSubmatch(m)
-			if v, ok := os.LookupEnv(g[1]); ok {
-				return v
-			}
-			if g[2] != "" {
-				return g[3]
-			}
-			ps.Addf(fmt.Sprintf("line %d", i+1), "environment variable %s is not set", g[1])
-			return ""
-		})
-	}
-	return strings.Join(lines, "\n")
 }
 
 // path resolves p relative to the file's directory.

@@ -240,18 +240,11 @@ func (s *HJ212Source) Listen() error {
 	if s.ln != nil {
 		return nil
 	}
-	if s.cfg.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
-		if err != nil {
-			return fmt.Errorf("hj212: load TLS certificate %s: %w", s.cfg.TLSCert, err)
-		}
-		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	}
-	ln, err := net.Listen("tcp", s.cfg.Listen)
+	ln, tc, err := listen("hj212", s.cfg.Listen, s.cfg.TLSCert, s.cfg.TLSKey)
 	if err != nil {
-		return fmt.Errorf("hj212: listen on %s: %w", s.cfg.Listen, err)
+		return err
 	}
-	s.ln, s.addr = ln, ln.Addr().String()
+	s.ln, s.tls, s.addr = ln, tc, ln.Addr().String()
 	return nil
 }
 

@@ -314,18 +314,11 @@ func (s *PushSource) Listen() error {
 	if s.cfg.Listen == "" || s.ln != nil {
 		return nil
 	}
-	if s.cfg.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
-		if err != nil {
-			return fmt.Errorf("push: load TLS certificate %s: %w", s.cfg.TLSCert, err)
-		}
-		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	}
-	ln, err := net.Listen("tcp", s.cfg.Listen)
+	ln, tc, err := listen("push", s.cfg.Listen, s.cfg.TLSCert, s.cfg.TLSKey)
 	if err != nil {
-		return fmt.Errorf("push: listen on %s: %w", s.cfg.Listen, err)
+		return err
 	}
-	s.ln, s.addr = ln, ln.Addr().String()
+	s.ln, s.tls, s.addr = ln, tc, ln.Addr().String()
 	return nil
 }
 

@@ -133,3 +133,28 @@ func unwrapPathError(err error) string {
 	}
 	return err.Error()
 }
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
+
+// ExpandEnv replaces ${NAME} and ${NAME:-default} outside comment lines; an
+// unset NAME without a default is a problem, never silently empty.
+func ExpandEnv(s string, ps *Problems) string {
+	lines := strings.Split(s, "\n")
+	for i, line := range lines {
+		if strings.HasPrefix(strings.TrimSpace(line), "#") {
+			continue
+		}
+		lines[i] = envRef.ReplaceAllStringFunc(line, func(m string) string {
+			g := envRef.FindStringSubmatch(m)
+			if v, ok := os.LookupEnv(g[1]); ok {
+				return v
+			}
+			if g[2] != "" {
+				return g[3]
+			}
+			ps.Addf(fmt.Sprintf("line %d", i+1), "environment variable %s is not set", g[1])
+			return ""
+		})
+	}
+	return strings.Join(lines, "\n")
+}

@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -317,7 +316,7 @@ func Load(file string) (*Config, error) {
 		return nil, &conf.Error{Problems: []conf.Problem{{File: file, Msg: "cannot read: " + err.Error()}}}
 	}
 	ps := conf.Problems{File: file}
-	expanded := expandEnv(string(data), &ps)
+	expanded := conf.ExpandEnv(string(data), &ps)
 	c := Defaults()
 	if err := conf.DecodeStrict(file, []byte(expanded), &c); err != nil {
 		return nil, err
@@ -329,31 +328,6 @@ func Load(file string) (*Config, error) {
 		return nil, err
 	}
 	return &c, nil
-}
-
-var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
-
-// expandEnv replaces ${NAME} and ${NAME:-default}; an unset NAME without a
-// default is a problem, never silently empty.
-func expandEnv(s string, ps *conf.Problems) string {
-	lines := strings.Split(s, "\n")
-	for i, line := range lines {
-		if strings.HasPrefix(strings.TrimSpace(line), "#") {
-			continue
-		}
-		lines[i] = envRef.ReplaceAllStringFunc(line, func(m string) string {
-			g := envRef.FindStringSubmatch(m)
-			if v, ok := os.LookupEnv(g[1]); ok {
-				return v
-			}
-			if g[2] != "" {
-				return g[3]
-			}
-			ps.Addf(fmt.Sprintf("line %d", i+1), "environment variable %s is not set", g[1])
-			return ""
-		})
-	}
-	return strings.Join(lines, "\n")
 }
 
 func (c *Config) resolveSecrets(ps *conf.Problems) {
