@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/plgd-dev/go-coap/v3/message"
 	"github.com/plgd-dev/go-coap/v3/message/codes"
 	"github.com/plgd-dev/go-coap/v3/message/pool"
@@ -44,25 +43,9 @@ type coapEnv struct {
 
 func newCoAPEnv(t testing.TB, cfg CoAPConfig) *coapEnv {
 	t.Helper()
-	srv := testenv.NATS(t)
-	nc, err := srv.Connect("coap-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(16384))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bus.Ensure(context.Background(), js, bus.Config{}); err != nil {
-		t.Fatal(err)
-	}
-	prom := prometheus.NewRegistry()
 	log := testenv.Logger(t).With("component", "coap")
-	pub := NewPublisher(js, 8192, NewMetrics(prom), log)
-	pubCtx, stopPub := context.WithCancel(context.Background())
-	var pubWG sync.WaitGroup
-	pubWG.Go(func() { _ = pub.Run(pubCtx) })
+	rig := newBusRig(t, "coap-test", log)
+	js, prom, pub := rig.js, rig.prom, rig.pub
 	clock := &hjClock{}
 	clock.Set(hjT0)
 	reg := hjRegistry(t, coapStationsYAML)
@@ -90,10 +73,9 @@ func newCoAPEnv(t testing.TB, cfg CoAPConfig) *coapEnv {
 		if err := e.stop(); err != nil {
 			t.Errorf("Run: %v", err)
 		}
-		stopPub()
-		pubWG.Wait()
+		rig.stopPub()
 	})
-	hjEventually(t, 5*time.Second, "coap ready", func() bool { return src.Ready() == nil })
+	testenv.Eventually(t, 5*time.Second, "coap ready", func() bool { return src.Ready() == nil })
 	return e
 }
 
@@ -360,7 +342,7 @@ func TestCoAPFloodDoesNotStarveOthers(t *testing.T) {
 	for i := range 40 {
 		flood.send(message.Confirmable, codes.POST, int32(0x2000+i), "/qingliu/v1/nb-w2", jsonPayload(obs, `{"ph":7}`))
 	}
-	hjEventually(t, 5*time.Second, "flood dropped", func() bool {
+	testenv.Eventually(t, 5*time.Second, "flood dropped", func() bool {
 		return e.metric("qingliu_coap_dropped_total", "reason", "overload") >= 30
 	})
 	// Another peer is still read and answered at once.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/qingliu/qingliu/ingest/hj212"
 	"github.com/qingliu/qingliu/internal/bus"
+	"github.com/qingliu/qingliu/internal/testenv"
 )
 
 // hjBenchConns is the number of concurrent datalogger connections.
@@ -68,7 +69,7 @@ func BenchmarkHJ212Acked(b *testing.B) {
 		defer conn.Close()
 		conns[c] = conn
 	}
-	hjEventually(b, 10*time.Second, "all connections served", func() bool {
+	testenv.Eventually(b, 10*time.Second, "all connections served", func() bool {
 		return e.metric("qingliu_hj212_connections") == hjBenchConns
 	})
 	before := e.streamCount(bus.StreamReadings)

@@ -105,24 +105,8 @@ func newHJEnv(t testing.TB, cfg HJ212Config) *hjEnv {
 
 func newHJEnvWith(t testing.TB, cfg HJ212Config, reg *registry.Registry, log *slog.Logger) *hjEnv {
 	t.Helper()
-	srv := testenv.NATS(t)
-	nc, err := srv.Connect("hj212-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(16384))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bus.Ensure(context.Background(), js, bus.Config{}); err != nil {
-		t.Fatal(err)
-	}
-	prom := prometheus.NewRegistry()
-	pub := NewPublisher(js, 8192, NewMetrics(prom), log)
-	pubCtx, stopPub := context.WithCancel(context.Background())
-	var pubWG sync.WaitGroup
-	pubWG.Go(func() { _ = pub.Run(pubCtx) })
+	rig := newBusRig(t, "hj212-test", log)
+	js, prom, pub := rig.js, rig.prom, rig.pub
 
 	clock := &hjClock{}
 	clock.Set(hjT0)
@@ -143,10 +127,9 @@ func newHJEnvWith(t testing.TB, cfg HJ212Config, reg *registry.Registry, log *sl
 		if err := e.stop(); err != nil {
 			t.Errorf("Run: %v", err)
 		}
-		stopPub()
-		pubWG.Wait()
+		rig.stopPub()
 	})
-	hjEventually(t, 5*time.Second, "listener ready", func() bool { return src.Ready() == nil })
+	testenv.Eventually(t, 5*time.Second, "listener ready", func() bool { return src.Ready() == nil })
 	return e
 }
 
@@ -161,16 +144,6 @@ func (e *hjEnv) stop() error {
 }
 
 // hjEventually polls cond until it holds or d has passed.
-func hjEventually(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // metric sums the samples of name whose labels include labels (counters and
 // gauges by value, histograms by count).
@@ -235,7 +208,7 @@ func (e *hjEnv) reading(medium domain.Medium, station string) (domain.Reading, b
 func (e *hjEnv) waitReading(medium domain.Medium, station string) domain.Reading {
 	e.t.Helper()
 	var r domain.Reading
-	hjEventually(e.t, 5*time.Second, "reading of "+station, func() bool {
+	testenv.Eventually(e.t, 5*time.Second, "reading of "+station, func() bool {
 		var ok bool
 		r, ok = e.reading(medium, station)
 		return ok
@@ -291,7 +264,7 @@ func (e *hjEnv) quarantine() []quarantined {
 func (e *hjEnv) waitQuarantine(code Code, station string) quarantined {
 	e.t.Helper()
 	var found quarantined
-	hjEventually(e.t, 5*time.Second, fmt.Sprintf("quarantine %s for %q", code, station), func() bool {
+	testenv.Eventually(e.t, 5*time.Second, fmt.Sprintf("quarantine %s for %q", code, station), func() bool {
 		for _, q := range e.quarantine() {
 			if q.code == string(code) && (station == "" || q.station == station) {
 				found = q
@@ -805,7 +778,7 @@ func TestHJ212IdleAndSlowClients(t *testing.T) {
 	slow.send(encode(t, p)[:20]) // and never the rest
 	idle.expectClosed(3 * time.Second)
 	slow.expectClosed(3 * time.Second)
-	hjEventually(t, 2*time.Second, "idle disconnects counted", func() bool {
+	testenv.Eventually(t, 2*time.Second, "idle disconnects counted", func() bool {
 		return e.metric("qingliu_hj212_disconnects_total", "reason", "idle") == 2
 	})
 }
@@ -825,7 +798,7 @@ func TestHJ212MaxConns(t *testing.T) {
 	}
 	// A freed slot is usable again.
 	a.conn.Close()
-	hjEventually(t, 3*time.Second, "slot freed", func() bool { return e.metric("qingliu_hj212_connections") == 1 })
+	testenv.Eventually(t, 3*time.Second, "slot freed", func() bool { return e.metric("qingliu_hj212_connections") == 1 })
 	c := e.dial()
 	p := hjPacket(mnW1, pwW1, "21", "2011", true, hjT0.Add(-50*time.Second), waterVals(7, 7)...)
 	c.send(encode(t, p))
@@ -868,7 +841,7 @@ func TestHJ212FloodDoesNotStarveOthers(t *testing.T) {
 			}
 		}
 	})
-	hjEventually(t, 5*time.Second, "the flood being throttled", func() bool {
+	testenv.Eventually(t, 5*time.Second, "the flood being throttled", func() bool {
 		return e.metric("qingliu_hj212_throttled_frames_total") > 0
 	})
 
@@ -898,9 +871,11 @@ func TestHJ212FloodDoesNotStarveOthers(t *testing.T) {
 	if n := e.metric("qingliu_hj212_refusals_total", "reason", "flood"); n != 1 {
 		t.Errorf("flood refusals = %v, want 1", n)
 	}
-	if n := e.metric("qingliu_hj212_disconnects_total", "reason", "flood"); n != 1 {
-		t.Errorf("flood disconnects = %v, want 1", n)
-	}
+	// The server counts the disconnect as its connection goroutine ends,
+	// which may be just after the client sees the socket close.
+	testenv.Eventually(t, 5*time.Second, "one flood disconnect counted", func() bool {
+		return e.metric("qingliu_hj212_disconnects_total", "reason", "flood") == 1
+	})
 }
 
 func TestHJ212TLS(t *testing.T) {
@@ -925,7 +900,7 @@ func TestHJ212TLS(t *testing.T) {
 	plain := e.dial()
 	plain.send(encode(t, p))
 	plain.expectClosed(5 * time.Second)
-	hjEventually(t, 2*time.Second, "tls disconnect counted", func() bool {
+	testenv.Eventually(t, 2*time.Second, "tls disconnect counted", func() bool {
 		return e.metric("qingliu_hj212_disconnects_total", "reason", "tls") == 1
 	})
 }
@@ -992,7 +967,7 @@ func TestHJ212Shutdown(t *testing.T) {
 		batch = append(batch, encode(t, p)...)
 	}
 	c.send(batch)
-	hjEventually(t, 5*time.Second, "frames read", func() bool {
+	testenv.Eventually(t, 5*time.Second, "frames read", func() bool {
 		return e.metric("qingliu_hj212_frames_total", "result", "accepted") == 50
 	})
 	start := time.Now()

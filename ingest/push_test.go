@@ -92,25 +92,9 @@ type pushEnv struct {
 
 func newPushEnv(t testing.TB, cfg PushConfig) *pushEnv {
 	t.Helper()
-	srv := testenv.NATS(t)
-	nc, err := srv.Connect("push-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(16384))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bus.Ensure(context.Background(), js, bus.Config{}); err != nil {
-		t.Fatal(err)
-	}
-	prom := prometheus.NewRegistry()
 	log := testenv.Logger(t).With("component", "push")
-	pub := NewPublisher(js, 8192, NewMetrics(prom), log)
-	pubCtx, stopPub := context.WithCancel(context.Background())
-	var pubWG sync.WaitGroup
-	pubWG.Go(func() { _ = pub.Run(pubCtx) })
+	rig := newBusRig(t, "push-test", log)
+	js, prom, pub := rig.js, rig.prom, rig.pub
 
 	clock := &hjClock{}
 	clock.Set(hjT0)
@@ -141,10 +125,9 @@ func newPushEnv(t testing.TB, cfg PushConfig) *pushEnv {
 		if err := e.stop(); err != nil {
 			t.Errorf("Run: %v", err)
 		}
-		stopPub()
-		pubWG.Wait()
+		rig.stopPub()
 	})
-	hjEventually(t, 5*time.Second, "push endpoint ready", func() bool { return src.Ready() == nil })
+	testenv.Eventually(t, 5*time.Second, "push endpoint ready", func() bool { return src.Ready() == nil })
 	return e
 }
 
@@ -330,7 +313,7 @@ func TestPushCTWingBadInput(t *testing.T) {
 func (e *pushEnv) waitQuarantined(code Code, raw []byte) quarantined {
 	e.t.Helper()
 	var found quarantined
-	hjEventually(e.t, 5*time.Second, fmt.Sprintf("quarantine %s of %.40q", code, raw), func() bool {
+	testenv.Eventually(e.t, 5*time.Second, fmt.Sprintf("quarantine %s of %.40q", code, raw), func() bool {
 		for _, q := range e.quarantine() {
 			if q.code == string(code) && bytes.Equal(q.raw, raw) {
 				found = q
@@ -639,12 +622,12 @@ func TestPushNotStoredIs503(t *testing.T) {
 	if err := bus.Ensure(context.Background(), e.js, bus.Config{}); err != nil {
 		t.Fatal(err)
 	}
-	hjEventually(t, 10*time.Second, "platform retry stored", func() bool {
+	testenv.Eventually(t, 10*time.Second, "platform retry stored", func() bool {
 		return e.do("POST", ctPath(ctToken), body).code == http.StatusOK
 	})
 	// The publisher's own retry of the first attempt and the platform's retry
 	// carry one dedupe id.
-	hjEventually(t, 5*time.Second, "publisher retry done", func() bool {
+	testenv.Eventually(t, 5*time.Second, "publisher retry done", func() bool {
 		return e.metric("qingliu_ingest_inflight_payloads") == 0
 	})
 	if n := e.streamCount(bus.StreamReadings); n != 1 {
@@ -698,7 +681,7 @@ func TestPushOnMainListener(t *testing.T) {
 	pushCtx, stopPush := context.WithCancel(ctx)
 	pushDone := make(chan error, 1)
 	go func() { pushDone <- src.Run(pushCtx) }()
-	hjEventually(t, 5*time.Second, "push ready", func() bool { return src.Ready() == nil })
+	testenv.Eventually(t, 5*time.Second, "push ready", func() bool { return src.Ready() == nil })
 	e := &pushEnv{hjEnv: &hjEnv{t: t, js: js, prom: prom}, src: src, base: "http://" + adm.Addr(), client: &http.Client{Timeout: 10 * time.Second}}
 	if src.Addr() != "" {
 		t.Errorf("Addr = %q on the main listener", src.Addr())
