@@ -1,9 +1,15 @@
 package writer
 
 import (
+	"bytes"
 	"encoding/json"
+	"log/slog"
+	"time"
+
 	"errors"
 	"fmt"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"strconv"
 	"strings"
 
@@ -63,5 +69,51 @@ func encodeAlert(enc *lineprotocol.Encoder, data []byte) error {
 	enc.AddField("summary_zh", lineprotocol.MustNewValue(t.SummaryZH))
 	enc.AddField("summary_en", lineprotocol.MustNewValue(t.SummaryEN))
 	enc.EndLine(t.At)
+	return nil
+}
+
+// NewDerived builds a writer of the DERIVED stream (aqi, water_class), whose
+// messages are line protocol already (rules.DerivedSink), over its own
+// durable consumer (bus.DerivedWriterConsumer).
+func NewDerived(cfg Config, cons jetstream.Consumer, pub Publisher, out RecordWriter, createDB CreateDB, promReg prometheus.Registerer, log *slog.Logger) *Writer {
+	return &Writer{cfg: cfg.withDefaults(), cons: cons, pub: pub, out: out, createDB: createDB, log: log,
+		m: newMetrics(prometheus.WrapRegistererWith(prometheus.Labels{"stream": "derived"}, promReg)), encodeFn: appendLine}
+}
+
+// appendLine appends one line of line protocol after checking that it parses.
+func appendLine(enc *lineprotocol.Encoder, data []byte) error {
+	line := bytes.TrimRight(data, "\n")
+	if len(line) == 0 || bytes.IndexByte(line, '\n') >= 0 {
+		return errors.New("derived point is not exactly one line of line protocol")
+	}
+	dec := lineprotocol.NewDecoderWithBytes(line)
+	for dec.Next() {
+		if _, err := dec.Measurement(); err != nil {
+			return fmt.Errorf("derived point: %w", err)
+		}
+		for {
+			k, _, err := dec.NextTag()
+			if err != nil {
+				return fmt.Errorf("derived point: %w", err)
+			}
+			if k == nil {
+				break
+			}
+		}
+		for {
+			k, _, err := dec.NextField()
+			if err != nil {
+				return fmt.Errorf("derived point: %w", err)
+			}
+			if k == nil {
+				break
+			}
+		}
+		if _, err := dec.Time(lineprotocol.Nanosecond, time.Time{}); err != nil {
+			return fmt.Errorf("derived point: %w", err)
+		}
+	}
+	b := append(enc.Bytes(), line...)
+	enc.SetBuffer(append(b, '\n'))
 	return nil
 }

@@ -82,7 +82,9 @@ func buildRules(ctx context.Context, e *env, connect func(string) (*nats.Conn, e
 	if err := ensureStreams(ctx, js, cfg); err != nil {
 		return nil, err
 	}
-	st := rules.NewStage(rules.StageConfig{}, js, set, e.prom, log)
+	// The derived aqi and water_class series go to the DERIVED stream for
+	// the writer: the engine never waits for InfluxDB.
+	st := rules.NewStage(rules.StageConfig{Series: rules.NewDerivedSink(js, log)}, js, set, e.prom, log)
 	e.admin.AddCheck("rules", false, st.Ready)
 	e.admin.AddCheck("nats_rules", true, connStatus(nc))
 	log.Info("rules stage ready", "rules", len(set.Rules()), "file", rulesPath)

@@ -435,6 +435,16 @@ func buildWriter(ctx context.Context, e *env, connect func(string) (*nats.Conn, 
 		WriteTimeout:  cfg.InfluxDB.Timeout.D(),
 		MaxBackoff:    cfg.Writer.MaxBackoff.D(),
 	}, acons, js, out, createDB, e.prom, log.With("stream", "alerts"))
+	dcons, err := bus.Consumer(ctx, js, bus.StreamDerived, bus.DerivedWriterConsumer(1000))
+	if err != nil {
+		return nil, err
+	}
+	dw := writer.NewDerived(writer.Config{
+		BatchSize:     1000,
+		FlushInterval: time.Second,
+		WriteTimeout:  cfg.InfluxDB.Timeout.D(),
+		MaxBackoff:    cfg.Writer.MaxBackoff.D(),
+	}, dcons, js, out, createDB, e.prom, log.With("stream", "derived"))
 	e.admin.AddCheck("influxdb_writes", false, w.Ready)
 	e.admin.AddCheck("influxdb_alert_writes", false, aw.Ready)
 	e.admin.AddCheck("nats_writer", true, connStatus(nc))
@@ -443,6 +453,7 @@ func buildWriter(ctx context.Context, e *env, connect func(string) (*nats.Conn, 
 		g, gctx := errgroup.WithContext(ctx)
 		g.Go(func() error { return w.Run(gctx) })
 		g.Go(func() error { return aw.Run(gctx) })
+		g.Go(func() error { return dw.Run(gctx) })
 		err := g.Wait()
 		client.Close()
 		nc.Close()

@@ -17,6 +17,9 @@ const (
 	StreamReadings   = "READINGS"
 	StreamQuarantine = "QUARANTINE"
 	StreamAlerts     = "ALERTS"
+	// StreamDerived holds the derived series (aqi, water_class) as InfluxDB
+	// line protocol, from the rules engine to the writer.
+	StreamDerived = "DERIVED"
 	// StreamOutbox holds the alert service's notifications before they are
 	// sent: one subject and one durable consumer per receiver, so that a
 	// dead endpoint holds up only its own queue. Nats-Msg-Id is the
@@ -26,6 +29,7 @@ const (
 	subjReadings   = "ql.readings"
 	subjQuarantine = "ql.quarantine"
 	subjAlerts     = "ql.alerts"
+	subjDerived    = "ql.derived"
 	subjOutbox     = "ql.outbox"
 )
 
@@ -54,6 +58,8 @@ const (
 	ConsumerAlert  = "alert"
 	// ConsumerAlertsWriter writes ALERTS into InfluxDB.
 	ConsumerAlertsWriter = "writer-alerts"
+	// ConsumerDerivedWriter writes DERIVED into InfluxDB.
+	ConsumerDerivedWriter = "writer-derived"
 )
 
 // Headers carried by QUARANTINE messages to say why the original bytes were
@@ -77,6 +83,11 @@ func ReadingSubject(medium, station string) string {
 
 // QuarantineSubject is the subject for refused input from source.
 func QuarantineSubject(source string) string { return subjQuarantine + "." + source }
+
+// DerivedSubject is the subject of one derived point.
+func DerivedSubject(measurement, station string) string {
+	return subjDerived + "." + measurement + "." + station
+}
 
 // AlertSubject is the subject of one alert transition.
 func AlertSubject(station, rule string) string { return subjAlerts + "." + station + "." + rule }
@@ -191,6 +202,17 @@ func Streams(c Config) []jetstream.StreamConfig {
 			Replicas:    c.Replicas,
 		},
 		{
+			Name:        StreamDerived,
+			Description: "Derived series (aqi, water_class) as line protocol, rules engine to writer",
+			Subjects:    []string{subjDerived + ".>"},
+			Storage:     jetstream.FileStorage,
+			Retention:   jetstream.LimitsPolicy,
+			MaxAge:      c.ReadingsMaxAge,
+			MaxBytes:    maxBytes,
+			Duplicates:  c.DuplicateWindow,
+			Replicas:    c.Replicas,
+		},
+		{
 			Name:        StreamOutbox,
 			Description: "Alert notifications, stored before they are sent, one subject per receiver",
 			Subjects:    []string{subjOutbox + ".>"},
@@ -258,12 +280,22 @@ func RulesConsumer(maxAckPending int) jetstream.ConsumerConfig {
 // AlertsWriterConsumer is the durable consumer that writes ALERTS into
 // InfluxDB's alerts measurement.
 func AlertsWriterConsumer(batchSize int) jetstream.ConsumerConfig {
+	return writerConsumer(ConsumerAlertsWriter, "InfluxDB writer of alert history: acks after the write succeeded", batchSize)
+}
+
+// DerivedWriterConsumer is the durable consumer that writes DERIVED into
+// InfluxDB's aqi and water_class measurements.
+func DerivedWriterConsumer(batchSize int) jetstream.ConsumerConfig {
+	return writerConsumer(ConsumerDerivedWriter, "InfluxDB writer of the derived series: acks after the write succeeded", batchSize)
+}
+
+func writerConsumer(durable, description string, batchSize int) jetstream.ConsumerConfig {
 	if batchSize <= 0 {
 		batchSize = 1000
 	}
 	return jetstream.ConsumerConfig{
-		Durable:       ConsumerAlertsWriter,
-		Description:   "InfluxDB writer of alert history: acks after the write succeeded",
+		Durable:       durable,
+		Description:   description,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       30 * time.Second,
 		MaxAckPending: 4 * batchSize,
