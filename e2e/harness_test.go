@@ -274,7 +274,7 @@ func lastLines(s string, n int) string {
 }
 
 // publisher is a device-like MQTT client.
-func publisher(t *testing.T, broker, id string) mqtt.Client {
+func publisher(t testing.TB, broker, id string) mqtt.Client {
 	t.Helper()
 	opts := mqtt.NewClientOptions().AddBroker(broker).SetClientID(id).SetCleanSession(true).
 		SetAutoReconnect(false).SetConnectTimeout(5 * time.Second)
