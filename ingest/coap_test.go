@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -60,22 +59,7 @@ func newCoAPEnv(t testing.TB, cfg CoAPConfig) *coapEnv {
 		t.Fatal(err)
 	}
 	e := &coapEnv{hjEnv: &hjEnv{t: t, js: js, prom: prom, clock: clock}, src: src}
-	ctx, cancel := context.WithCancel(context.Background())
-	runErr := make(chan error, 1)
-	go func() { runErr <- src.Run(ctx) }()
-	var once sync.Once
-	e.stop = func() error {
-		var err error
-		once.Do(func() { cancel(); err = <-runErr })
-		return err
-	}
-	t.Cleanup(func() {
-		if err := e.stop(); err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		rig.stopPub()
-	})
-	testenv.Eventually(t, 5*time.Second, "coap ready", func() bool { return src.Ready() == nil })
+	e.stop = rig.runSource(t, "coap", src.Run, src.Ready)
 	return e
 }
 

@@ -89,14 +89,13 @@ func (c *hjClock) Set(t time.Time) { c.ns.Store(t.UnixNano()) }
 
 // hjEnv is a running listener over a real embedded JetStream.
 type hjEnv struct {
-	t      testing.TB
-	src    *HJ212Source
-	js     jetstream.JetStream
-	prom   *prometheus.Registry
-	clock  *hjClock
-	cancel context.CancelFunc
-	runErr chan error
-	once   sync.Once
+	t     testing.TB
+	src   *HJ212Source
+	js    jetstream.JetStream
+	prom  *prometheus.Registry
+	clock *hjClock
+	// stop cancels Run and returns its error (once).
+	stop func() error
 }
 
 func newHJEnv(t testing.TB, cfg HJ212Config) *hjEnv {
@@ -120,30 +119,10 @@ func newHJEnvWith(t testing.TB, cfg HJ212Config, reg *registry.Registry, log *sl
 	if err := src.Listen(); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	e := &hjEnv{t: t, src: src, js: js, prom: prom, clock: clock, cancel: cancel, runErr: make(chan error, 1)}
-	go func() { e.runErr <- src.Run(ctx) }()
-	t.Cleanup(func() {
-		if err := e.stop(); err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		rig.stopPub()
-	})
-	testenv.Eventually(t, 5*time.Second, "listener ready", func() bool { return src.Ready() == nil })
+	e := &hjEnv{t: t, src: src, js: js, prom: prom, clock: clock}
+	e.stop = rig.runSource(t, "hj212", src.Run, src.Ready)
 	return e
 }
-
-// stop cancels Run and returns its error (once).
-func (e *hjEnv) stop() error {
-	var err error
-	e.once.Do(func() {
-		e.cancel()
-		err = <-e.runErr
-	})
-	return err
-}
-
-// hjEventually polls cond until it holds or d has passed.
 
 // metric sums the samples of name whose labels include labels (counters and
 // gauges by value, histograms by count).

@@ -183,13 +183,13 @@ func (p *Publisher) retry(ctx context.Context, msg *nats.Msg) error {
 }
 
 func readingMsg(r *domain.Reading) (*nats.Msg, error) {
-	body, err := bus.EncodeReading(r)
+	body, id, err := bus.EncodeWithID(r)
 	if err != nil {
 		return nil, err
 	}
 	msg := nats.NewMsg(bus.ReadingSubject(string(r.Medium), r.Station))
 	msg.Data = body
-	msg.Header.Set(bus.HdrMsgID, bus.MsgID(r))
+	msg.Header.Set(bus.HdrMsgID, id)
 	return msg, nil
 }
 

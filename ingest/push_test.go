@@ -112,22 +112,7 @@ func newPushEnv(t testing.TB, cfg PushConfig) *pushEnv {
 		scheme = "https"
 	}
 	e.base = scheme + "://" + src.Addr()
-	ctx, cancel := context.WithCancel(context.Background())
-	runErr := make(chan error, 1)
-	go func() { runErr <- src.Run(ctx) }()
-	var once sync.Once
-	e.stop = func() error {
-		var err error
-		once.Do(func() { cancel(); err = <-runErr })
-		return err
-	}
-	t.Cleanup(func() {
-		if err := e.stop(); err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		rig.stopPub()
-	})
-	testenv.Eventually(t, 5*time.Second, "push endpoint ready", func() bool { return src.Ready() == nil })
+	e.stop = rig.runSource(t, "push", src.Run, src.Ready)
 	return e
 }
 

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,4 +45,28 @@ func newBusRig(t testing.TB, name string, log *slog.Logger) *busRig {
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = pub.Run(ctx) })
 	return &busRig{js: js, prom: prom, pub: pub, stopPub: func() { cancel(); wg.Wait() }}
+}
+
+// runSource runs a source until stop is called or the test ends, then stops
+// the publisher; it returns once the source says it is ready. stop cancels
+// Run and returns its error, once.
+func (r *busRig) runSource(t testing.TB, what string, run func(context.Context) error, ready func() error) (stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	runErr := make(chan error, 1)
+	go func() { runErr <- run(ctx) }()
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() { cancel(); err = <-runErr })
+		return err
+	}
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("%s Run: %v", what, err)
+		}
+		r.stopPub()
+	})
+	testenv.Eventually(t, 5*time.Second, what+" ready", func() bool { return ready() == nil })
+	return stop
 }

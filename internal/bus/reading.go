@@ -22,11 +22,23 @@ import (
 
 // EncodeReading is the wire form of a READINGS message body.
 func EncodeReading(r *domain.Reading) ([]byte, error) {
-	return AppendReading(make([]byte, 0, 96+24*len(r.Values)), r)
+	return appendReading(make([]byte, 0, 96+24*len(r.Values)), r, sortedKeys(r.Values))
 }
 
-// AppendReading appends the wire form of r to b.
-func AppendReading(b []byte, r *domain.Reading) ([]byte, error) {
+// EncodeWithID returns the message body and the dedupe id of r together,
+// sorting its parameters once (ingest does both for every reading).
+func EncodeWithID(r *domain.Reading) (body []byte, id string, err error) {
+	keys := sortedKeys(r.Values)
+	body, err = appendReading(make([]byte, 0, 96+24*len(r.Values)), r, keys)
+	if err != nil {
+		return nil, "", err
+	}
+	return body, msgID(r, keys), nil
+}
+
+// appendReading appends the wire form of r to b; keys are r's parameters in
+// sorted order.
+func appendReading(b []byte, r *domain.Reading, keys []string) ([]byte, error) {
 	b = append(b, `{"station":`...)
 	b = appendString(b, r.Station)
 	b = append(b, `,"medium":`...)
@@ -41,7 +53,6 @@ func AppendReading(b []byte, r *domain.Reading) ([]byte, error) {
 	b = append(b, `,"source":`...)
 	b = appendString(b, string(r.Source))
 	b = append(b, `,"values":{`...)
-	keys := sortedKeys(r.Values)
 	for i, k := range keys {
 		v := r.Values[k]
 		if math.IsNaN(v) || math.IsInf(v, 0) {
@@ -180,10 +191,12 @@ func DecodeReading(b []byte) (domain.Reading, error) {
 // MsgID is the JetStream dedupe key of a reading: station + observation time +
 // a hash of its content and interval. A resent identical report has the same
 // id and is dropped by the stream; a corrected value at the same time is not.
-func MsgID(r *domain.Reading) string {
+func MsgID(r *domain.Reading) string { return msgID(r, sortedKeys(r.Values)) }
+
+func msgID(r *domain.Reading, keys []string) string {
 	h := fnv.New64a()
 	var buf [8]byte
-	for _, k := range sortedKeys(r.Values) {
+	for _, k := range keys {
 		h.Write([]byte(k))
 		bits := math.Float64bits(r.Values[k])
 		for i := range buf {

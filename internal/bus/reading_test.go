@@ -42,6 +42,10 @@ func TestReadingRoundTrip(t *testing.T) {
 	if MsgID(&out) != MsgID(&in) {
 		t.Error("msg id changed in the round trip")
 	}
+	body, id, err := EncodeWithID(&in)
+	if err != nil || string(body) != string(b) || id != MsgID(&in) {
+		t.Errorf("EncodeWithID = %s, %q, %v; want the EncodeReading body and MsgID", body, id, err)
+	}
 }
 
 func TestMsgIDDistinguishesCorrections(t *testing.T) {
