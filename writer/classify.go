@@ -1,9 +1,7 @@
 package writer
 
 import (
-	"context"
 	"errors"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -55,9 +53,7 @@ func classify(err error) (class, time.Duration) {
 			return classRetry, after
 		}
 	}
-	var ne net.Error
-	if errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) {
-		return classRetry, 0
-	}
+	// Timeouts, refused connections and anything else without a status:
+	// InfluxDB is down or slow, so keep the readings and retry.
 	return classRetry, 0
 }
