@@ -128,15 +128,22 @@ func (s *MQTTSource) Run(ctx context.Context) error {
 		opts.SetTLSConfig(s.cfg.TLS)
 	}
 	filter := s.cfg.filter()
+	onMessage := func(_ mqtt.Client, m mqtt.Message) {
+		wg.Add(1)
+		defer wg.Done()
+		s.handle(handlerCtx, m)
+	}
+	// A resumed persistent session delivers the messages the broker queued
+	// while we were away as soon as the connection is up, before OnConnect
+	// (run in its own goroutine) has subscribed and registered a route. paho
+	// neither handles nor acks a message without a handler, so they would sit
+	// unacknowledged until the next reconnect. The default handler catches them.
+	opts.SetDefaultPublishHandler(onMessage)
 	var logOnce sync.Once
 	opts.SetOnConnectHandler(func(c mqtt.Client) {
 		// Subscribing again on every connect is harmless with a persistent
 		// session and needed when the broker lost it.
-		tok := c.Subscribe(filter, s.cfg.QoS, func(c mqtt.Client, m mqtt.Message) {
-			wg.Add(1)
-			defer wg.Done()
-			s.handle(handlerCtx, m)
-		})
+		tok := c.Subscribe(filter, s.cfg.QoS, onMessage)
 		go func() {
 			if !tok.WaitTimeout(s.cfg.ConnectTimeout) || tok.Error() != nil {
 				err := tok.Error()
