@@ -490,6 +490,9 @@ type silenceReq struct {
 	Duration string    `json:"duration"`
 	By       string    `json:"by"`
 	Comment  string    `json:"comment"`
+	// Maintenance makes a maintenance window: the matchers may select
+	// stations only, and the rules engine skips their readings.
+	Maintenance bool `json:"maintenance"`
 }
 
 // stationLabels are the labels a silence may select stations by.
@@ -497,8 +500,8 @@ var stationLabels = []string{"station", "city", "district", "river", "basin", "s
 
 // mayMute checks that every station the silence's station matchers select
 // is in the agency's jurisdiction: an agency silences only its own
-// stations.
-func (a *API) mayMute(ag *Agency, ms Matchers) (int, error) {
+// stations. It returns the stations selected.
+func (a *API) mayMute(ag *Agency, ms Matchers) ([]string, error) {
 	var stationMs Matchers
 	for _, m := range ms {
 		if slices.Contains(stationLabels, m.Name) {
@@ -514,7 +517,7 @@ func (a *API) mayMute(ag *Agency, ms Matchers) (int, error) {
 			}
 		}
 	}
-	n := 0
+	var sel []string
 	for _, st := range a.s.opts.Registry.Stations() {
 		j := jur[st.ID]
 		if len(j) == 0 {
@@ -526,11 +529,11 @@ func (a *API) mayMute(ag *Agency, ms Matchers) (int, error) {
 			continue
 		}
 		if !ag.coversStation(l) {
-			return 0, fmt.Errorf("%w: station %s is not in the jurisdiction of %s", errForbidden, st.ID, ag.ID)
+			return nil, fmt.Errorf("%w: station %s is not in the jurisdiction of %s", errForbidden, st.ID, ag.ID)
 		}
-		n++
+		sel = append(sel, st.ID)
 	}
-	return n, nil
+	return sel, nil
 }
 
 func newID() string {
@@ -567,20 +570,31 @@ func (a *API) createSilence(_ http.ResponseWriter, r *http.Request, ag *Agency) 
 	case strings.TrimSpace(req.Comment) == "" || len(req.Comment) > 2000 || len(req.By) > 100:
 		return http.StatusBadRequest, apiError{"comment (the reason) is required, at most 2000 bytes"}
 	}
+	if req.Maintenance {
+		for _, m := range ms {
+			if !slices.Contains(stationLabels, m.Name) {
+				return http.StatusBadRequest, apiError{fmt.Sprintf("matchers: a maintenance window selects stations only (by %s), not by %q; use a silence (maintenance false) to mute alerts by rule or parameter",
+					strings.Join(stationLabels, ", "), m.Name)}
+			}
+		}
+	}
 	sl := &Silence{ID: newID(), Matchers: ms, StartsAt: req.StartsAt, EndsAt: req.EndsAt, CreatedBy: ag.ID,
-		Author: req.By, Comment: req.Comment, CreatedAt: now,
+		Author: req.By, Comment: req.Comment, CreatedAt: now, Maintenance: req.Maintenance,
 		Audit: []AuditEntry{{At: now, Actor: ag.ID, Author: req.By, Action: "create", Detail: req.Comment}}}
 	var code int
 	var body any
 	err = a.read(r.Context(), func() {
-		n, err := a.mayMute(ag, ms)
+		sel, err := a.mayMute(ag, ms)
 		if err != nil {
 			code, body = http.StatusForbidden, apiError{err.Error()}
 			return
 		}
-		if n == 0 {
+		if len(sel) == 0 {
 			code, body = http.StatusBadRequest, apiError{"the matchers select no station of the registry"}
 			return
+		}
+		if sl.Maintenance {
+			sl.Stations = sel
 		}
 		b, _ := json.Marshal(sl)
 		wctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
@@ -597,7 +611,7 @@ func (a *API) createSilence(_ http.ResponseWriter, r *http.Request, ag *Agency) 
 		return http.StatusServiceUnavailable, apiError{"alert service busy"}
 	}
 	if code == http.StatusCreated {
-		a.s.log.Info("audit", "action", "silence", "agency", ag.ID, "silence", sl.ID, "matchers", strings.Join(ms.Strings(), ","),
+		a.s.log.Info("audit", "action", "silence", "agency", ag.ID, "silence", sl.ID, "matchers", strings.Join(ms.Strings(), ","), "maintenance", sl.Maintenance,
 			"ends_at", sl.EndsAt)
 		a.s.Kick()
 	}

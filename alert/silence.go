@@ -14,12 +14,19 @@ type Silence struct {
 	StartsAt time.Time `json:"starts_at"`
 	EndsAt   time.Time `json:"ends_at"`
 	// CreatedBy is the agency id (or routing.yaml); Author the person.
-	CreatedBy  string       `json:"created_by"`
-	Author     string       `json:"author,omitempty"`
-	Comment    string       `json:"comment"`
-	CreatedAt  time.Time    `json:"created_at,omitzero"`
-	FromConfig bool         `json:"from_config,omitempty"`
-	Audit      []AuditEntry `json:"audit,omitempty"`
+	CreatedBy  string    `json:"created_by"`
+	Author     string    `json:"author,omitempty"`
+	Comment    string    `json:"comment"`
+	CreatedAt  time.Time `json:"created_at,omitzero"`
+	FromConfig bool      `json:"from_config,omitempty"`
+	// Maintenance marks a maintenance window: besides muting notifications,
+	// the rules stage does not evaluate readings of Stations observed inside
+	// it (it reads this record from the silences bucket, as
+	// bus.MaintenanceRecord). Stations are the registry stations the
+	// matchers selected when the window was made.
+	Maintenance bool         `json:"maintenance,omitempty"`
+	Stations    []string     `json:"stations,omitempty"`
+	Audit       []AuditEntry `json:"audit,omitempty"`
 }
 
 // Active reports whether the silence mutes at now.
@@ -39,6 +46,7 @@ func (s *Silence) State(now time.Time) string {
 func (s *Silence) clone() *Silence {
 	c := *s
 	c.Matchers = append(Matchers(nil), s.Matchers...)
+	c.Stations = append([]string(nil), s.Stations...)
 	c.Audit = append([]AuditEntry(nil), s.Audit...)
 	return &c
 }

@@ -81,6 +81,9 @@ type stackOptions struct {
 	devCredentials string
 }
 
+// e2eAdminToken is the operators' token (http.admin_token) of every stack.
+const e2eAdminToken = "e2e-admin-token-0001"
+
 // newStack writes a qingliu.yaml with free ports, the repo's station registry
 // and a fresh store directory.
 func newStack(t testing.TB, influx *testenv.Influx, o stackOptions) *stack {
@@ -136,6 +139,7 @@ writer:
 %s  max_backoff: 1s
 http:
   listen: 127.0.0.1:%d
+  admin_token: `+e2eAdminToken+`
 hj212:
   listen: 127.0.0.1:%d
 coap:

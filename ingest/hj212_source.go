@@ -3,8 +3,6 @@ package ingest
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -23,6 +21,7 @@ import (
 
 	"github.com/qingliu/qingliu/domain"
 	"github.com/qingliu/qingliu/ingest/hj212"
+	"github.com/qingliu/qingliu/internal/auth"
 	"github.com/qingliu/qingliu/registry"
 )
 
@@ -740,7 +739,7 @@ func (h *hj212Handler) handle(chunk []byte, readErr error, now time.Time) hj212O
 			Reason: fmt.Sprintf("hj212: MN %q is not in the station registry", p.MN)})
 		return out
 	}
-	if st.HJ212 == nil || !passwordOK(p.PW, st.HJ212.Password) {
+	if st.HJ212 == nil || !auth.SecretEqual(p.PW, st.HJ212.Password) {
 		return h.refuseWith(p, st.ID, hj212.QnBadPW, "bad_password", Reject{Code: CodeBadPassword, Field: "PW",
 			Reason: fmt.Sprintf("hj212: wrong password for MN %q (station %s)", p.MN, st.ID)})
 	}
@@ -1096,12 +1095,6 @@ func qnRtn(p hj212.Packet, rtn hj212.QnRtn) []byte {
 		return nil
 	}
 	return b
-}
-
-// passwordOK compares in constant time; hashing first hides the length too.
-func passwordOK(got, want string) bool {
-	g, w := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))
-	return want != "" && subtle.ConstantTimeCompare(g[:], w[:]) == 1
 }
 
 // maskPW returns a copy of frame with the value of the header's PW field

@@ -6,8 +6,6 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/md5"
-	"crypto/sha256"
-	"crypto/subtle"
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
@@ -31,6 +29,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/qingliu/qingliu/domain"
+	"github.com/qingliu/qingliu/internal/auth"
 	"github.com/qingliu/qingliu/registry"
 )
 
@@ -605,7 +604,7 @@ func (s *PushSource) serveCTWing(w http.ResponseWriter, r *http.Request) {
 		s.authFailed(w, r, PlatformCTWing, true, "no token: set ?token= in the push URL or send Authorization: Bearer", start)
 		return
 	}
-	if !secretEqual(got, s.cfg.CTWing.Token) {
+	if !auth.SecretEqual(got, s.cfg.CTWing.Token) {
 		s.authFailed(w, r, PlatformCTWing, false, "wrong token in the "+how, start)
 		return
 	}
@@ -841,7 +840,7 @@ func OneNETSignature(token, nonce string, msg []byte) string {
 func OneNETSignatureValid(token, nonce string, msg []byte, sig string) bool {
 	want := strings.TrimRight(OneNETSignature(token, nonce, msg), "=")
 	got := strings.TrimRight(strings.ReplaceAll(strings.TrimSpace(sig), " ", "+"), "=")
-	return token != "" && secretEqual(got, want)
+	return token != "" && auth.SecretEqual(got, want)
 }
 
 // OneNETDecrypt decrypts a msg of a push instance in safe mode: base64 of
@@ -1125,12 +1124,6 @@ func jsonID(v *fastjson.Value) string {
 		return v.String()
 	}
 	return ""
-}
-
-// secretEqual compares in constant time; hashing first hides the length.
-func secretEqual(got, want string) bool {
-	g, w := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))
-	return want != "" && subtle.ConstantTimeCompare(g[:], w[:]) == 1
 }
 
 func platformIndex(platform string) int {

@@ -37,6 +37,10 @@ type StageConfig struct {
 	StateBucket string
 	// Series, if set, receives the derived AQI and water-class series.
 	Series SeriesSink
+	// Maintenance, if set, is the alert service's silences bucket
+	// (bus.KVSilences): its maintenance windows suppress evaluation of their
+	// stations, followed while the stage runs.
+	Maintenance jetstream.KeyValue
 }
 
 func (c StageConfig) withDefaults() StageConfig {
@@ -92,8 +96,9 @@ type Stage struct {
 	log *slog.Logger
 	m   *metrics
 
-	mu  sync.Mutex // guards set: the rules the next Run starts with
-	set *Set
+	mu    sync.Mutex // guards set and maint: what the next Run starts with
+	set   *Set
+	maint []Maintenance
 
 	ctl   chan func(*Engine) []domain.Transition
 	ready atomic.Bool
@@ -117,26 +122,38 @@ func (s *Stage) Ready() error {
 // state of unchanged rules. It returns once the engine runs the new set,
 // or with ctx's error.
 func (s *Stage) Reload(ctx context.Context, set *Set) error {
-	return s.control(ctx, func(e *Engine) []domain.Transition {
+	var rerr error
+	err := s.control(ctx, func(e *Engine) []domain.Transition {
 		out, err := e.Reload(set, time.Now())
 		if err != nil {
-			s.log.Error("reload rules failed", "err", err)
+			rerr = err
+			s.m.reloads.WithLabelValues("error").Inc()
 			return nil
 		}
+		s.m.reloads.WithLabelValues("ok").Inc()
 		s.mu.Lock()
 		s.set = set
 		s.mu.Unlock()
 		s.log.Info("rules reloaded", "rules", len(set.rules), "resolved", len(out))
 		return out
 	})
+	if err != nil {
+		return err
+	}
+	return rerr
 }
 
 // SetMaintenance replaces the run-time maintenance windows (from the alert
 // service's API).
 func (s *Stage) SetMaintenance(ctx context.Context, ws []Maintenance) error {
 	ws = append([]Maintenance(nil), ws...)
+	s.mu.Lock()
+	s.maint = ws
+	s.mu.Unlock()
 	return s.control(ctx, func(e *Engine) []domain.Transition {
 		e.SetMaintenance(ws)
+		s.m.maintWindows.Set(float64(len(ws)))
+		s.m.maintUpdates.Inc()
 		return nil
 	})
 }
@@ -180,9 +197,35 @@ type runState struct {
 // Run restores the state, then consumes READINGS until ctx is done. It
 // returns after its saver goroutine has written the final state.
 func (s *Stage) Run(ctx context.Context) error {
+	var mw *maintWatch
+	if s.cfg.Maintenance != nil {
+		var ws []Maintenance
+		var err error
+		if mw, ws, err = watchMaintenance(ctx, s.cfg.Maintenance); err != nil {
+			return err
+		}
+		defer func() { _ = mw.w.Stop() }()
+		s.mu.Lock()
+		s.maint = ws
+		s.mu.Unlock()
+		s.log.Info("maintenance windows loaded", "windows", len(ws))
+	}
 	rs, cons, err := s.start(ctx)
 	if err != nil {
 		return err
+	}
+	if mw != nil {
+		followCtx, stopFollow := context.WithCancel(ctx)
+		var followWG sync.WaitGroup
+		followWG.Add(1)
+		go func() {
+			defer followWG.Done()
+			s.followMaintenance(followCtx, mw)
+		}()
+		defer func() {
+			stopFollow()
+			followWG.Wait()
+		}()
 	}
 	// The saver outlives ctx (the final save) but not the connection.
 	saveCtx, cancelSaves := context.WithCancel(context.WithoutCancel(ctx))
@@ -219,6 +262,12 @@ func (s *Stage) start(ctx context.Context) (*runState, jetstream.Consumer, error
 	s.mu.Unlock()
 	rs := &runState{eng: NewEngine(set), obs: obs, saves: make(chan saved, 1), lastSave: time.Now(), lastTick: time.Now()}
 	rs.eng.SetSeriesSink(s.cfg.Series)
+	s.mu.Lock()
+	if len(s.maint) > 0 {
+		rs.eng.SetMaintenance(s.maint)
+	}
+	s.m.maintWindows.Set(float64(len(s.maint)))
+	s.mu.Unlock()
 
 	sv, err := s.load(ctx, obs)
 	if err != nil {
@@ -639,6 +688,9 @@ type metrics struct {
 	saveBytes      prometheus.Gauge
 	saveSeconds    prometheus.Histogram
 	latency        prometheus.Histogram
+	maintWindows   prometheus.Gauge
+	maintUpdates   prometheus.Counter
+	reloads        *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -664,10 +716,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "qingliu_rules_reading_latency_seconds",
 			Help:    "From ingest accepting a reading to the rules engine having evaluated it and published its transitions.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
+		maintWindows: prometheus.NewGauge(prometheus.GaugeOpts{Name: "qingliu_rules_maintenance_windows",
+			Help: "Station maintenance windows from the alert API the engine applies (past, current and scheduled)."}),
+		maintUpdates: prometheus.NewCounter(prometheus.CounterOpts{Name: "qingliu_rules_maintenance_updates_total",
+			Help: "Changes of the maintenance windows from the alert API applied by the engine."}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "qingliu_rules_reloads_total",
+			Help: "Rules reloads (SIGHUP or the API) by result."}, []string{"result"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.readings, m.decodeErrors, m.transitions, m.replayed, m.publishRetries,
-			m.saves, m.saveErrors, m.saveBytes, m.saveSeconds, m.latency)
+			m.saves, m.saveErrors, m.saveBytes, m.saveSeconds, m.latency, m.maintWindows, m.maintUpdates, m.reloads)
 	}
 	return m
 }

@@ -7,9 +7,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
+	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -20,6 +23,8 @@ import (
 
 	"github.com/qingliu/qingliu/domain"
 	"github.com/qingliu/qingliu/ingest"
+	"github.com/qingliu/qingliu/internal/auth"
+	"github.com/qingliu/qingliu/internal/bus"
 	"github.com/qingliu/qingliu/internal/config"
 	"github.com/qingliu/qingliu/registry"
 	"github.com/qingliu/qingliu/rules"
@@ -82,11 +87,21 @@ func buildRules(ctx context.Context, e *env, connect func(string) (*nats.Conn, e
 	if err := ensureStreams(ctx, js, cfg); err != nil {
 		return nil, err
 	}
+	// Maintenance windows made through the alert API live in its silences
+	// bucket; the engine follows them.
+	kctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	maint, err := bus.EnsureKeyValue(kctx, js, streamsConfig(cfg), bus.KVSilences)
+	if err != nil {
+		return nil, err
+	}
 	// The derived aqi and water_class series go to the DERIVED stream for
 	// the writer: the engine never waits for InfluxDB.
-	st := rules.NewStage(rules.StageConfig{Series: rules.NewDerivedSink(js, log)}, js, set, e.prom, log)
+	st := rules.NewStage(rules.StageConfig{Series: rules.NewDerivedSink(js, log), Maintenance: maint}, js, set, e.prom, log)
 	e.admin.AddCheck("rules", false, st.Ready)
 	e.admin.AddCheck("nats_rules", true, connStatus(nc))
+	rl := &rulesReloader{path: rulesPath, stdDir: stdDir, reg: e.reg, st: st, log: log, token: cfg.HTTP.AdminToken}
+	e.admin.Handle("POST /api/v1/rules/reload", rl)
 	log.Info("rules stage ready", "rules", len(set.Rules()), "file", rulesPath)
 	return []component{{"rules", func(ctx context.Context) error {
 		hup := make(chan os.Signal, 1)
@@ -101,13 +116,8 @@ func buildRules(ctx context.Context, e *env, connect func(string) (*nats.Conn, e
 				case <-ctx.Done():
 					return
 				case <-hup:
-					set, err := loadRules(rulesPath, e.reg, stdDir)
-					if err != nil {
+					if _, err := rl.reload(ctx, "SIGHUP"); err != nil && ctx.Err() == nil {
 						log.Error("reload rules refused; the old rules stay", "err", err)
-						continue
-					}
-					if err := st.Reload(ctx, set); err != nil && ctx.Err() == nil {
-						log.Error("reload rules failed", "err", err)
 					}
 				}
 			}
@@ -117,6 +127,64 @@ func buildRules(ctx context.Context, e *env, connect func(string) (*nats.Conn, e
 		nc.Close()
 		return err
 	}}}, nil
+}
+
+// rulesReloader reloads rules.yaml on SIGHUP and on POST
+// /api/v1/rules/reload (operators' bearer token, http.admin_token). A file
+// that does not load leaves the running rules as they are.
+type rulesReloader struct {
+	path, stdDir string
+	reg          *registry.Registry
+	st           *rules.Stage
+	log          *slog.Logger
+	token        string
+	mu           sync.Mutex // one reload at a time
+}
+
+func (rl *rulesReloader) reload(ctx context.Context, by string) (int, error) {
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	set, err := loadRules(rl.path, rl.reg, rl.stdDir)
+	if err != nil {
+		return 0, err
+	}
+	if err := rl.st.Reload(ctx, set); err != nil {
+		return 0, fmt.Errorf("reload rules: %w", err)
+	}
+	rl.log.Info("rules reload", "by", by, "rules", len(set.Rules()), "file", rl.path)
+	return len(set.Rules()), nil
+}
+
+func (rl *rulesReloader) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	reply := func(code int, body any) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_ = json.NewEncoder(w).Encode(body)
+	}
+	type apiError struct {
+		Error string `json:"error"`
+	}
+	if rl.token == "" {
+		reply(http.StatusForbidden, apiError{"operator endpoints are off: set http.admin_token (or admin_token_file) in qingliu.yaml"})
+		return
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || !auth.SecretEqual(got, rl.token) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="qingliu-admin"`)
+		reply(http.StatusUnauthorized, apiError{"missing or wrong operator token (Authorization: Bearer <http.admin_token>)"})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	n, err := rl.reload(ctx, "api "+r.RemoteAddr)
+	switch {
+	case exitCode(err) == 2: // the file does not load
+		reply(http.StatusBadRequest, apiError{err.Error() + "; the running rules stay"})
+	case err != nil:
+		reply(http.StatusServiceUnavailable, apiError{err.Error() + "; the running rules stay"})
+	default:
+		reply(http.StatusOK, map[string]any{"reloaded": true, "rules": n, "file": rl.path})
+	}
 }
 
 // rulesTestLine is one line of `qingliu rules test` output.

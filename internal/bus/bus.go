@@ -380,3 +380,30 @@ func Consumer(ctx context.Context, js jetstream.JetStream, stream string, cc jet
 func IsNotFound(err error) bool {
 	return errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrConsumerNotFound)
 }
+
+// EnsureKeyValue creates or updates the one bucket of KeyValues named name:
+// a stage that only reads a bucket (the rules stage reads KVSilences) may
+// start before the stage that writes it.
+func EnsureKeyValue(ctx context.Context, js jetstream.JetStream, c Config, name string) (jetstream.KeyValue, error) {
+	for _, kc := range KeyValues(c) {
+		if kc.Bucket == name {
+			kv, err := js.CreateOrUpdateKeyValue(ctx, kc)
+			if err != nil {
+				return nil, fmt.Errorf("ensure bucket %s: %w", name, err)
+			}
+			return kv, nil
+		}
+	}
+	return nil, fmt.Errorf("no bucket %s", name)
+}
+
+// MaintenanceRecord is the part of a KVSilences record (the alert service's
+// silence) that the rules stage reads: a maintenance window suppresses the
+// evaluation of its stations' readings observed in [StartsAt, EndsAt).
+type MaintenanceRecord struct {
+	Maintenance bool      `json:"maintenance"`
+	Stations    []string  `json:"stations"`
+	StartsAt    time.Time `json:"starts_at"`
+	EndsAt      time.Time `json:"ends_at"`
+	Comment     string    `json:"comment"`
+}

@@ -262,6 +262,11 @@ type Writer struct {
 // HTTP is the API/admin listener.
 type HTTP struct {
 	Listen string `yaml:"listen"`
+	// AdminToken (or AdminTokenFile) is the operators' bearer token for
+	// operator endpoints such as POST /api/v1/rules/reload; empty turns
+	// them off.
+	AdminToken     string `yaml:"admin_token"`
+	AdminTokenFile string `yaml:"admin_token_file"`
 }
 
 // Files names the other configuration files, relative to qingliu.yaml.
@@ -351,6 +356,10 @@ func (c *Config) resolveSecrets(ps *conf.Problems) {
 	read("push.ctwing.token", c.Push.CTWing.TokenFile, &c.Push.CTWing.Token)
 	read("push.onenet.token", c.Push.OneNET.TokenFile, &c.Push.OneNET.Token)
 	read("push.onenet.aes_key", c.Push.OneNET.AESKeyFile, &c.Push.OneNET.AESKey)
+	read("http.admin_token", c.HTTP.AdminTokenFile, &c.HTTP.AdminToken)
+	if t := c.HTTP.AdminToken; t != "" && len(t) < 16 {
+		ps.Addf("http.admin_token", "is %d characters; use at least 16 (e.g. openssl rand -hex 16)", len(t))
+	}
 }
 
 func (c *Config) validate(ps *conf.Problems) {
