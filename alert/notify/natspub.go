@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -42,7 +43,11 @@ func (n *NATS) Notify(ctx context.Context, m *Message) error {
 		}
 		msg.Data = b
 		if err := n.pub.PublishMsg(msg); err != nil {
-			return Retry(fmt.Errorf("nats notifier: publish: %w", err), 0)
+			err = fmt.Errorf("nats notifier: publish: %w", err)
+			if errors.Is(err, nats.ErrMaxPayload) || errors.Is(err, nats.ErrBadSubject) || errors.Is(err, nats.ErrHeadersNotSupported) {
+				return Permanent(err) // the same message to the same server fails again
+			}
+			return Retry(err, 0)
 		}
 	}
 	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"text/template"
@@ -14,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/text/encoding/simplifiedchinese"
+	"golang.org/x/text/unicode/norm"
 )
 
 // SMSSegmentRunes is the length of one SMS segment with Chinese text (UCS-2):
@@ -30,7 +32,8 @@ type SMSConfig struct {
 	Headers     map[string]string
 	// Body is a text/template for the request body, with .Phone, .Phones
 	// (comma-joined), .Text and .Sign, and functions json (a JSON string
-	// literal) and urlquery.
+	// literal) and urlquery (which escapes GBK bytes for a GBK body). .Text
+	// does not start with .Sign: the body or the gateway adds it.
 	Body    string
 	Numbers []string
 	// OnePerNumber sends one request per number (else one with .Phones).
@@ -39,8 +42,8 @@ type SMSConfig struct {
 	Charset string
 	Sign    string // the registered signature, e.g. 【清流】, for .Sign
 	Lang    string
-	// MaxRunes is the length the text (with the link) is cut to: 70 for one
-	// Chinese segment.
+	// MaxRunes is the length the signature, the text and the link are cut
+	// to: 70 for one Chinese segment. Gateways count the signature.
 	MaxRunes int
 	// Link appends the alert's URL (the API or a short link) to the text.
 	Link bool
@@ -77,14 +80,51 @@ func NewSMS(cfg SMSConfig, tmpl *Templates, client *http.Client) (*SMS, error) {
 	}
 	bt, err := template.New("sms-body").Option("missingkey=error").Funcs(template.FuncMap{
 		"json": func(s string) (string, error) { b, err := json.Marshal(s); return string(b), err },
+		// The built-in urlquery escapes UTF-8, which a GBK gateway reads as
+		// mojibake.
+		"urlquery": func(args ...any) string {
+			s := fmt.Sprint(args...)
+			if isGBK(cfg.Charset) {
+				s = string(toGBK(s))
+			}
+			return url.QueryEscape(s)
+		},
 	}).Parse(cfg.Body)
 	if err != nil {
+		return nil, fmt.Errorf("sms: body template: %w", err)
+	}
+	// text/template finds an unknown field only when it runs: run it once
+	// here, so that a typo fails at start-up and not on every alert.
+	if err := bt.Execute(io.Discard, smsVars{Phone: "13800000000", Phones: "13800000000", Text: "预警", Sign: cfg.Sign}); err != nil {
 		return nil, fmt.Errorf("sms: body template: %w", err)
 	}
 	return &SMS{cfg: cfg, body: bt, tmpl: tmpl, client: client}, nil
 }
 
-// Text renders the SMS text of m, cut to MaxRunes with the link kept whole.
+func isGBK(charset string) bool {
+	return strings.EqualFold(charset, "gbk") || strings.EqualFold(charset, "gb2312")
+}
+
+// toGBK encodes s as GBK. A character GBK lacks becomes its compatibility
+// form when GBK has that (µ → μ, ³ → 3: air-quality units), else '?': one
+// odd character must not stop a warning.
+func toGBK(s string) []byte {
+	enc := simplifiedchinese.GBK.NewEncoder()
+	out := make([]byte, 0, len(s))
+	for _, r := range s {
+		b, err := enc.String(string(r))
+		if err != nil {
+			if b, err = enc.String(norm.NFKC.String(string(r))); err != nil {
+				b = "?"
+			}
+		}
+		out = append(out, b...)
+	}
+	return out
+}
+
+// Text renders the SMS text of m without the signature, cut so that the
+// signature, the text and the link (kept whole) fit MaxRunes.
 func (s *SMS) Text(m *Message) (string, error) {
 	t, err := s.tmpl.Render(s.cfg.Lang, TmplSMS, m, m.Agency, "")
 	if err != nil {
@@ -94,12 +134,19 @@ func (s *SMS) Text(m *Message) (string, error) {
 	if s.cfg.Link && len(m.Items) > 0 {
 		link = m.Items[0].Alert.URL
 	}
-	return FitSMS(t, link, s.cfg.MaxRunes), nil
+	// The shipped templates start with the signature for gateways without
+	// one; with Sign set the body or the gateway adds it, so it would show
+	// twice and push the text into a second segment.
+	t = strings.TrimPrefix(t, s.cfg.Sign)
+	return FitSMS(t, link, s.cfg.MaxRunes-utf8.RuneCountInString(s.cfg.Sign)), nil
 }
 
 // FitSMS cuts text so that text, a space and link fit in max characters,
 // marking a cut with "…". The link is dropped when it alone does not fit.
 func FitSMS(text, link string, max int) string {
+	if max < 1 {
+		max = 1
+	}
 	text = strings.Join(strings.Fields(text), " ")
 	if link != "" && utf8.RuneCountInString(link)+1 >= max {
 		link = ""
@@ -151,12 +198,8 @@ func (s *SMS) send(ctx context.Context, v smsVars) error {
 		return Permanent(fmt.Errorf("sms: body template: %w", err))
 	}
 	body := buf.Bytes()
-	if strings.EqualFold(s.cfg.Charset, "gbk") || strings.EqualFold(s.cfg.Charset, "gb2312") {
-		enc, err := simplifiedchinese.GBK.NewEncoder().Bytes(body)
-		if err != nil {
-			return Permanent(fmt.Errorf("sms: encode body as GBK: %w", err))
-		}
-		body = enc
+	if isGBK(s.cfg.Charset) {
+		body = toGBK(buf.String())
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
