@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/influxdata/line-protocol/v2/lineprotocol"
 	"github.com/nats-io/nats.go"
@@ -23,15 +24,28 @@ type AsyncPublisher interface {
 
 // DerivedSink puts the derived series (DESIGN §3.4: measurements aqi and
 // water_class) on the DERIVED stream as InfluxDB line protocol, for the
-// writer to store; the engine itself never waits for InfluxDB. Each point's
-// dedupe id covers its content, so a replay after a restart adds nothing,
-// while a recomputed hour (late readings) replaces the point.
+// writer to store; the engine itself never waits for InfluxDB. Points are
+// batched, many lines to a message, so that a busy engine costs JetStream
+// one message per batch, not one per reading: the stage calls Flush at least
+// every FlushEvery and before each state save. A batch's dedupe id covers its
+// content; a replay after a restart may batch differently and send a point
+// again, which InfluxDB stores as the same point (same series and time).
 type DerivedSink struct {
 	js     AsyncPublisher
 	log    *slog.Logger
 	enc    lineprotocol.Encoder
+	buf    []byte // lines waiting for Flush
+	n      int
 	failed atomic.Int64
 }
+
+const (
+	// derivedBatchPoints and derivedBatchBytes bound one DERIVED message.
+	derivedBatchPoints = 500
+	derivedBatchBytes  = 256 << 10
+	// FlushEvery is how long a derived point may wait for its batch.
+	FlushEvery = 200 * time.Millisecond
+)
 
 // NewDerivedSink builds the sink.
 func NewDerivedSink(js AsyncPublisher, log *slog.Logger) *DerivedSink {
@@ -63,7 +77,7 @@ func (d *DerivedSink) AQI(p AQIPoint) {
 		}
 	}
 	e.EndLine(p.Hour)
-	d.publish("aqi", p.Station)
+	d.add()
 }
 
 // WaterClass implements SeriesSink.
@@ -94,22 +108,35 @@ func (d *DerivedSink) WaterClass(p WaterClassPoint) {
 		}
 	}
 	e.EndLine(p.Time)
-	d.publish("water_class", p.Station)
+	d.add()
 }
 
-func (d *DerivedSink) publish(measurement, station string) {
+// add queues the line just encoded.
+func (d *DerivedSink) add() {
 	if err := d.enc.Err(); err != nil {
 		d.fail("encode derived point", err)
 		return
 	}
-	line := append([]byte(nil), d.enc.Bytes()...)
-	msg := nats.NewMsg(bus.DerivedSubject(measurement, station))
-	msg.Data = line
+	d.buf = append(d.buf, d.enc.Bytes()...)
+	d.n++
+	if d.n >= derivedBatchPoints || len(d.buf) >= derivedBatchBytes {
+		d.Flush()
+	}
+}
+
+// Flush hands the waiting points to JetStream as one message.
+func (d *DerivedSink) Flush() {
+	if d.n == 0 {
+		return
+	}
+	msg := nats.NewMsg(bus.DerivedSubject("batch", "rules"))
+	msg.Data = d.buf
 	h := fnv.New64a()
-	h.Write(line)
-	msg.Header.Set(bus.HdrMsgID, fmt.Sprintf("%s|%s|%x", measurement, station, h.Sum64()))
+	h.Write(d.buf)
+	msg.Header.Set(bus.HdrMsgID, fmt.Sprintf("derived|%d|%x", d.n, h.Sum64()))
+	d.buf, d.n = make([]byte, 0, len(d.buf)), 0
 	if _, err := d.js.PublishMsgAsync(msg); err != nil {
-		d.fail("publish derived point", err)
+		d.fail("publish derived points", err)
 	}
 }
 

@@ -16,6 +16,10 @@ type SeriesSink interface {
 	WaterClass(WaterClassPoint)
 }
 
+// flusher is a SeriesSink that batches: the stage calls Flush at least
+// every FlushEvery and before each state save.
+type flusher interface{ Flush() }
+
 // AQIPoint is one computed AQI (measurement aqi).
 type AQIPoint struct {
 	Station  string

@@ -25,8 +25,9 @@ import (
 
 // StageConfig configures the rules stage. Zero values take the defaults.
 type StageConfig struct {
-	// MaxAckPending bounds READINGS messages in flight (default 20000).
-	MaxAckPending int
+	// Prefetch bounds the READINGS messages buffered ahead of the engine
+	// (default 2000).
+	Prefetch int
 	// SnapshotEvery is how often the engine state is saved (default 5s).
 	// A restart replays READINGS from the last save.
 	SnapshotEvery time.Duration
@@ -44,8 +45,8 @@ type StageConfig struct {
 }
 
 func (c StageConfig) withDefaults() StageConfig {
-	if c.MaxAckPending <= 0 {
-		c.MaxAckPending = 20000
+	if c.Prefetch <= 0 {
+		c.Prefetch = 2000
 	}
 	if c.SnapshotEvery <= 0 {
 		c.SnapshotEvery = 5 * time.Second
@@ -79,8 +80,8 @@ type saved struct {
 }
 
 // Stage is the rules stage: it evaluates READINGS in stream order with an
-// Engine, publishes transitions to ALERTS (Nats-Msg-Id alert_id:seq) and
-// acks each reading after its transitions are stored. It saves the engine
+// Engine and publishes transitions to ALERTS (Nats-Msg-Id alert_id:seq); it
+// acks nothing, as its position is the one saved with its state. It saves the engine
 // state with the stream position in a JetStream object store; on start it
 // restores it and replays READINGS from that position. Transitions the
 // replay regenerates carry the same alert_id:seq: those already in ALERTS
@@ -185,13 +186,14 @@ type runState struct {
 	alertsSeq uint64
 	// already holds the transitions found in ALERTS after the saved
 	// position: a replay regenerating one does not publish it again.
-	already  map[string]bool
-	maxSeq   map[string]uint64
-	catchUp  uint64 // READINGS last sequence at start: the end of the replay
-	unsafe   bool   // a transition could not be published: do not save
-	lastSave time.Time
-	lastTick time.Time
-	saves    chan saved
+	already   map[string]bool
+	maxSeq    map[string]uint64
+	catchUp   uint64 // READINGS last sequence at start: the end of the replay
+	unsafe    bool   // a transition could not be published: do not save
+	lastSave  time.Time
+	lastTick  time.Time
+	lastFlush time.Time
+	saves     chan saved
 }
 
 // Run restores the state, then consumes READINGS until ctx is done. It
@@ -305,7 +307,7 @@ func (s *Stage) start(ctx context.Context) (*runState, jetstream.Consumer, error
 	// The consumer's position is the saved state's, not its own ack floor:
 	// recreate it to start right after the saved sequence, so that the
 	// replay is in stream order.
-	cc := bus.RulesConsumer(s.cfg.MaxAckPending)
+	cc := bus.RulesConsumer()
 	if rs.lastSeq > 0 {
 		cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, rs.lastSeq+1
 	}
@@ -421,7 +423,7 @@ func (rs *runState) finishReplay() {
 }
 
 func (s *Stage) consume(ctx context.Context, rs *runState, cons jetstream.Consumer) error {
-	it, err := cons.Messages(jetstream.PullMaxMessages(min(s.cfg.MaxAckPending, 2000)))
+	it, err := cons.Messages(jetstream.PullMaxMessages(s.cfg.Prefetch))
 	if err != nil {
 		return fmt.Errorf("rules: consume %s: %w", bus.StreamReadings, err)
 	}
@@ -465,13 +467,11 @@ func (s *Stage) consume(ctx context.Context, rs *runState, cons jetstream.Consum
 		failing = false
 		md, err := msg.Metadata()
 		if err != nil {
-			_ = msg.Ack()
 			continue
 		}
 		seq := md.Sequence.Stream
 		if seq <= rs.lastSeq {
-			_ = msg.Ack() // a redelivery of a reading already evaluated
-			continue
+			continue // a reading already evaluated
 		}
 		r, err := dec.Decode(msg.Data())
 		if err != nil {
@@ -480,7 +480,7 @@ func (s *Stage) consume(ctx context.Context, rs *runState, cons jetstream.Consum
 		} else {
 			trs := rs.eng.Process(&r, time.Now())
 			if err := s.publish(ctx, rs, trs); err != nil {
-				rs.unsafe = true // not acked, not saved: replayed after the restart
+				rs.unsafe = true // not saved: replayed after the restart
 				if ctx.Err() != nil {
 					return nil
 				}
@@ -491,7 +491,6 @@ func (s *Stage) consume(ctx context.Context, rs *runState, cons jetstream.Consum
 				s.m.latency.Observe(time.Since(r.Received).Seconds())
 			}
 		}
-		_ = msg.Ack()
 		rs.lastSeq = seq
 		if rs.already != nil && seq >= rs.catchUp {
 			rs.finishReplay()
@@ -528,10 +527,21 @@ func (s *Stage) housekeeping(ctx context.Context, rs *runState) error {
 			s.queueSave(rs, true)
 		}
 	}
+	if now.Sub(rs.lastFlush) >= FlushEvery {
+		s.flushSeries(rs)
+	}
 	if now.Sub(rs.lastSave) >= s.cfg.SnapshotEvery {
 		s.queueSave(rs, false)
 	}
 	return nil
+}
+
+// flushSeries hands the batched derived points to JetStream.
+func (s *Stage) flushSeries(rs *runState) {
+	rs.lastFlush = time.Now()
+	if f, ok := s.cfg.Series.(flusher); ok {
+		f.Flush()
+	}
 }
 
 func (s *Stage) savedOf(rs *runState) saved {
@@ -541,6 +551,8 @@ func (s *Stage) savedOf(rs *runState) saved {
 // queueSave hands a snapshot to the saver; a periodic save is skipped while
 // the previous one is still being written, a forced one waits for it.
 func (s *Stage) queueSave(rs *runState, force bool) {
+	// The derived points of the readings the state includes go out first.
+	s.flushSeries(rs)
 	rs.lastSave = time.Now()
 	sv := s.savedOf(rs)
 	if force {

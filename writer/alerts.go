@@ -80,11 +80,12 @@ func NewDerived(cfg Config, cons jetstream.Consumer, pub Publisher, out RecordWr
 		m: newMetrics(prometheus.WrapRegistererWith(prometheus.Labels{"stream": "derived"}, promReg)), encodeFn: appendLine}
 }
 
-// appendLine appends one line of line protocol after checking that it parses.
+// appendLine appends the lines of line protocol of one DERIVED message (a
+// batch of points) after checking that they parse.
 func appendLine(enc *lineprotocol.Encoder, data []byte) error {
 	line := bytes.TrimRight(data, "\n")
-	if len(line) == 0 || bytes.IndexByte(line, '\n') >= 0 {
-		return errors.New("derived point is not exactly one line of line protocol")
+	if len(line) == 0 {
+		return errors.New("derived message holds no line protocol")
 	}
 	dec := lineprotocol.NewDecoderWithBytes(line)
 	for dec.Next() {

@@ -261,18 +261,15 @@ func WriterConsumer(batchSize int, ackWait time.Duration) jetstream.ConsumerConf
 	}
 }
 
-// RulesConsumer is the durable consumer of the rules engine.
-func RulesConsumer(maxAckPending int) jetstream.ConsumerConfig {
-	if maxAckPending <= 0 {
-		maxAckPending = 20000
-	}
+// RulesConsumer is the durable consumer of the rules engine. It acks
+// nothing: the engine's position is the READINGS sequence saved with its
+// state, and every start recreates the consumer there (acks would only cost
+// the server one more message per reading).
+func RulesConsumer() jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
 		Durable:       ConsumerRules,
-		Description:   "Rules engine: evaluates every reading",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       time.Minute,
-		MaxAckPending: maxAckPending,
-		MaxDeliver:    -1,
+		Description:   "Rules engine: evaluates every reading (its position is saved with its state)",
+		AckPolicy:     jetstream.AckNonePolicy,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	}
 }
