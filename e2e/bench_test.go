@@ -159,6 +159,26 @@ func peakRSS(pid int) float64 {
 	return 0
 }
 
+// cpuSeconds is the CPU time (user + system) a process has used so far.
+// Divided by the readings it carried it is the figure that a noisy, shared
+// machine disturbs least.
+func cpuSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (which may hold spaces): utime and
+	// stime are the 12th and 13th, in clock ticks of 1/100 s.
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100
+}
+
 // runIngestBench measures publish → last row in InfluxDB.
 func runIngestBench(b *testing.B, mosquitto bool) {
 	n := benchN()
@@ -183,6 +203,10 @@ func runIngestBench(b *testing.B, mosquitto bool) {
 	}
 	b.ResetTimer()
 	start := time.Now()
+	cpu0 := 0.0
+	for _, p := range procs {
+		cpu0 += cpuSeconds(p.cmd.Process.Pid)
+	}
 	if dir := os.Getenv("QINGLIU_BENCH_PROFILE"); dir != "" {
 		go profile(dir, procs)
 	}
@@ -197,10 +221,12 @@ func runIngestBench(b *testing.B, mosquitto bool) {
 	}
 	elapsed := time.Since(start)
 	b.StopTimer()
-	var rss float64
+	var rss, cpu float64
 	for _, p := range procs {
 		rss += peakRSS(p.cmd.Process.Pid)
+		cpu += cpuSeconds(p.cmd.Process.Pid)
 	}
+	b.ReportMetric((cpu-cpu0)/float64(n)*1e6, "qingliu-cpu-µs/reading")
 	b.ReportMetric(float64(n)/elapsed.Seconds(), "readings/s")
 	b.ReportMetric(float64(n)/published.Seconds(), "published/s")
 	b.ReportMetric(rss, "peak-RSS-MB")

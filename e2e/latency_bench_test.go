@@ -69,10 +69,34 @@ func BenchmarkReadingToAlert(b *testing.B) {
 	b.Setenv("QL_QY_WEBHOOK_URL", "http://"+ln.Addr().String()+"/hooks/qy")
 
 	influx := testenv.StartInflux(b)
-	s := newStack(b, influx, stackOptions{stations: syntheticRegistry(b, stations), shipped: true, rules: benchRulesFile(b)})
-	s.start("up")
+	registryFile, rulesFile := syntheticRegistry(b, stations), benchRulesFile(b)
+	// The topology: `qingliu up` on the embedded NATS and its MQTT
+	// listener (default), or QINGLIU_BENCH_BROKER=mosquitto for the
+	// production one: Mosquitto, a NATS server, and ingest, writer, rules
+	// and alert as their own processes.
+	var procs []*proc
+	var broker, natsURL string
+	if os.Getenv("QINGLIU_BENCH_BROKER") == "mosquitto" {
+		mq := testenv.StartMosquitto(b, testenv.MosquittoOptions{})
+		natsURL, broker = testenv.NATS(b).ClientURL(), mq.URL()
+		for _, stage := range []string{"writer", "rules", "alert", "ingest"} {
+			st := newStack(b, influx, stackOptions{natsURL: natsURL, mqttBroker: broker, stations: registryFile, shipped: true, rules: rulesFile})
+			procs = append(procs, st.start(stage))
+		}
+	} else {
+		s := newStack(b, influx, stackOptions{stations: registryFile, shipped: true, rules: rulesFile})
+		procs = append(procs, s.start("up"))
+		natsURL, broker = fmt.Sprintf("nats://127.0.0.1:%d", s.ports.NATS), s.mqttURL()
+	}
+	cpuNow := func() float64 {
+		c := 0.0
+		for _, p := range procs {
+			c += cpuSeconds(p.cmd.Process.Pid)
+		}
+		return c
+	}
 
-	nc, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", s.ports.NATS))
+	nc, err := nats.Connect(natsURL)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -94,13 +118,14 @@ func BenchmarkReadingToAlert(b *testing.B) {
 	defer sub.Unsubscribe()
 
 	b.ResetTimer()
+	cpu0 := cpuNow()
 	// Background load, paced at rate over 4 publishers.
 	var wg sync.WaitGroup
 	var sent atomic.Int64
 	start := time.Now()
 	for p := range benchPublishers {
 		wg.Go(func() {
-			c := publisher(b, s.mqttURL(), fmt.Sprintf("bench-bg-%d", p))
+			c := publisher(b, broker, fmt.Sprintf("bench-bg-%d", p))
 			window := make(chan mqtt.Token, 500)
 			done := make(chan struct{})
 			go func() {
@@ -121,7 +146,7 @@ func BenchmarkReadingToAlert(b *testing.B) {
 		})
 	}
 	// Probes: every 100 ms one station gets an orange ammonia reading.
-	probe := publisher(b, s.mqttURL(), "bench-probe")
+	probe := publisher(b, broker, "bench-probe")
 	sentAt := map[string]time.Time{}
 	for i := 0; i < seconds*10 && i < len(stations); i++ {
 		time.Sleep(100 * time.Millisecond) // probe spacing
@@ -135,6 +160,7 @@ func BenchmarkReadingToAlert(b *testing.B) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	b.ReportMetric((cpuNow()-cpu0)/float64(sent.Load())*1e6, "qingliu-cpu-µs/reading")
 	testenv.Eventually(b, 60*time.Second, "every probe's alert and webhook", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
