@@ -84,7 +84,7 @@ func BenchmarkReadingToAlert(b *testing.B) {
 			procs = append(procs, st.start(stage))
 		}
 	} else {
-		s := newStack(b, influx, stackOptions{stations: registryFile, shipped: true, rules: rulesFile})
+		s := newStack(b, influx, stackOptions{stations: registryFile, shipped: true, rules: rulesFile, extra: benchGate})
 		procs = append(procs, s.start("up"))
 		natsURL, broker = fmt.Sprintf("nats://127.0.0.1:%d", s.ports.NATS), s.mqttURL()
 	}

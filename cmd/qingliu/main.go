@@ -54,6 +54,7 @@ func newRootCmd() *cobra.Command {
 		newUpCmd(),
 		newIngestCmd(),
 		newWriterCmd(),
+		newGateCmd(),
 		newAlertCmd(),
 		newCheckCmd(),
 		newSimCmd(),

@@ -103,8 +103,10 @@ func runUp(ctx context.Context, cfgPath string, withSim bool, events []string) e
 		if mqttTLS, err = auth.ServerTLS(cfg.Path(emb.MQTTTLSCertFile), cfg.Path(emb.MQTTTLSKeyFile)); err != nil {
 			return badInput(fmt.Errorf("%s: nats.embedded: %w", cfgPath, err))
 		}
-		if !usesTLS(cfg.MQTT.Broker) {
-			return badInputf("%s: the embedded MQTT listener speaks TLS only (nats.embedded.mqtt_tls_cert_file): mqtt.broker %q must be ssl://…", cfgPath, cfg.MQTT.Broker)
+		// The ingest stage reads on the internal plain listener; the
+		// simulator connects like a device, with mqtt.broker's TLS settings.
+		if withSim && !usesTLS(cfg.MQTT.Broker) {
+			return badInputf("%s: the MQTT listener speaks TLS only (nats.embedded.mqtt_tls_cert_file): for --sim, mqtt.broker %q must be ssl://… (with mqtt.tls_ca_file)", cfgPath, cfg.MQTT.Broker)
 		}
 	}
 	// The ingest stage logs in to the embedded broker with its own account:
@@ -116,28 +118,48 @@ func runUp(ctx context.Context, cfgPath string, withSim bool, events []string) e
 	if cfg.MQTT.Password == "" {
 		cfg.MQTT.Password = auth.NewPassword()
 	}
+	// Devices connect to the MQTT gate on mqtt_listen, which limits each
+	// connection (mqtt_gate) and ends TLS; it forwards to the broker's own
+	// MQTT listener on loopback, where the ingest stage reads unlimited.
+	emb := cfg.NATS.Embedded
+	internalMQTT := ""
+	if emb.MQTTListen != "" {
+		internalMQTT = emb.MQTTInternalListen
+	}
 	srv, err := broker.Start(broker.Config{
-		Listen:            cfg.NATS.Embedded.Listen,
-		MQTTListen:        cfg.NATS.Embedded.MQTTListen,
-		StoreDir:          cfg.Path(cfg.NATS.Embedded.StoreDir),
-		MQTTMaxAckPending: uint16(cfg.NATS.Embedded.MQTTMaxAckPending),
+		Listen:            emb.Listen,
+		MQTTListen:        internalMQTT,
+		StoreDir:          cfg.Path(emb.StoreDir),
+		MQTTMaxAckPending: uint16(emb.MQTTMaxAckPending),
 		MaxPayload:        int32(max(cfg.Ingest.MaxPayload*2, 1<<20)),
 		Auth:              brokerAuth(cfg, e.reg),
-		MQTTTLS:           mqttTLS,
 	}, log.With("component", "nats"))
 	if err != nil {
 		return err
 	}
 	defer srv.Shutdown()
-	log.Info("embedded nats started", "component", "nats", "client_url", srv.ClientURL(), "mqtt", srv.MQTTAddr(), "store_dir", cfg.Path(cfg.NATS.Embedded.StoreDir))
+	log.Info("embedded nats started", "component", "nats", "client_url", srv.ClientURL(), "mqtt_internal", srv.MQTTAddr(), "store_dir", cfg.Path(emb.StoreDir))
 	e.admin.AddCheck("nats", true, srv.Ready)
+	var gateInput []component
+	deviceMQTT := "" // the URL devices (and --sim) publish to
+	if emb.MQTTListen != "" {
+		gate, err := buildGate(e, emb.MQTTListen, srv.MQTTHostPort(), mqttTLS)
+		if err != nil {
+			return err
+		}
+		gateInput = []component{{"mqtt-gate", gate.Run}}
+		deviceMQTT = "tcp://" + gate.Addr()
+		if mqttTLS != nil {
+			deviceMQTT = "ssl://" + gate.Addr()
+		}
+	}
 
 	connect := func(name string) (*nats.Conn, error) { return srv.Connect(name) }
 	w, err := buildWriter(ctx, e, connect)
 	if err != nil {
 		return err
 	}
-	in, err := buildIngest(ctx, e, connect)
+	in, err := buildIngest(ctx, e, connect, mqttEndpoint{URL: srv.MQTTAddr()})
 	if err != nil {
 		return err
 	}
@@ -149,15 +171,15 @@ func runUp(ctx context.Context, cfgPath string, withSim bool, events []string) e
 	if err != nil {
 		return err
 	}
-	inputs := in.inputs
+	inputs := append(gateInput, in.inputs...)
 	if withSim {
-		simc, err := buildSim(e, srv.MQTTAddr(), events)
+		simc, err := buildSim(e, deviceMQTT, events)
 		if err != nil {
 			return err
 		}
 		inputs = append(inputs, simc)
 	}
-	log.Info("qingliu up", "version", version, "http", e.admin.Addr(), "mqtt", srv.MQTTAddr(), "influxdb", cfg.InfluxDB.URL)
+	log.Info("qingliu up", "version", version, "http", e.admin.Addr(), "mqtt", deviceMQTT, "influxdb", cfg.InfluxDB.URL)
 	err = runLayers(ctx,
 		[]component{{"http", e.admin.Run}},
 		al,
@@ -218,7 +240,23 @@ type ingestStage struct {
 	inputs     []component
 }
 
-func buildIngest(ctx context.Context, e *env, connect func(string) (*nats.Conn, error)) (*ingestStage, error) {
+// mqttEndpoint is the broker the ingest stage subscribes to: the embedded
+// broker's internal listener in `qingliu up`, mqtt.broker otherwise.
+type mqttEndpoint struct {
+	URL string
+	TLS *tls.Config // for ssl:// (nil: plain, or the system's roots)
+}
+
+// configMQTT is the broker of mqtt.broker, with mqtt.tls_ca_file.
+func configMQTT(cfg *config.Config) (mqttEndpoint, error) {
+	tc, err := mqttClientTLS(cfg)
+	if err != nil {
+		return mqttEndpoint{}, err
+	}
+	return mqttEndpoint{URL: cfg.MQTT.Broker, TLS: tc}, nil
+}
+
+func buildIngest(ctx context.Context, e *env, connect func(string) (*nats.Conn, error), broker mqttEndpoint) (*ingestStage, error) {
 	cfg, log := e.cfg, e.log.With("component", "ingest")
 	nc, err := connect("qingliu-ingest")
 	if err != nil {
@@ -239,12 +277,8 @@ func buildIngest(ctx context.Context, e *env, connect func(string) (*nats.Conn, 
 		MaxBatch:      cfg.Ingest.MaxBatch,
 	})
 	pub := ingest.NewPublisher(js, cfg.MQTT.MaxInflight, m, log)
-	mqttTLS, err := mqttClientTLS(cfg)
-	if err != nil {
-		return nil, err
-	}
 	src := ingest.NewMQTTSource(ingest.MQTTConfig{
-		Broker:          cfg.MQTT.Broker,
+		Broker:          broker.URL,
 		ClientID:        cfg.MQTT.ClientID,
 		Username:        cfg.MQTT.Username,
 		Password:        cfg.MQTT.Password,
@@ -254,7 +288,7 @@ func buildIngest(ctx context.Context, e *env, connect func(string) (*nats.Conn, 
 		MaxInflight:     cfg.MQTT.MaxInflight,
 		KeepAlive:       cfg.MQTT.KeepAlive.D(),
 		MaxReconnectGap: cfg.MQTT.ReconnectMax.D(),
-		TLS:             mqttTLS,
+		TLS:             broker.TLS,
 	}, pipe, pub, m, log, time.Now)
 	e.admin.AddCheck("mqtt", true, src.Ready)
 	e.admin.AddCheck("nats_ingest", true, connStatus(nc))
@@ -280,7 +314,7 @@ func buildIngest(ctx context.Context, e *env, connect func(string) (*nats.Conn, 
 		}
 		inputs = append(inputs, component{"ingest-coap", cs.Run})
 	}
-	log.Info("ingest stage ready", "broker", cfg.MQTT.Broker, "hj212", cfg.HJ212.Listen, "coap", cfg.CoAP.Listen, "stations", len(e.reg.Stations()))
+	log.Info("ingest stage ready", "broker", broker.URL, "hj212", cfg.HJ212.Listen, "coap", cfg.CoAP.Listen, "stations", len(e.reg.Stations()))
 	return &ingestStage{
 		publishers: []component{{"ingest-publisher", func(ctx context.Context) error {
 			err := pub.Run(ctx)
@@ -574,7 +608,11 @@ func newStageCmd(use, short string, build func(ctx context.Context, e *env) ([][
 func newIngestCmd() *cobra.Command {
 	return newStageCmd("ingest", "Run the ingest stage against an external NATS server and MQTT broker",
 		func(ctx context.Context, e *env) ([][]component, error) {
-			in, err := buildIngest(ctx, e, externalConnect(e.cfg, e.log))
+			broker, err := configMQTT(e.cfg)
+			if err != nil {
+				return nil, err
+			}
+			in, err := buildIngest(ctx, e, externalConnect(e.cfg, e.log), broker)
 			if err != nil {
 				return nil, err
 			}

@@ -177,6 +177,7 @@ type Server struct {
 	srv      *server.Server
 	log      *slog.Logger
 	mqttAddr string
+	mqttHost string // host:port of mqttAddr
 }
 
 // Start checks that the ports are free, starts the server and waits until it
@@ -248,15 +249,16 @@ func Start(cfg Config, log *slog.Logger) (*Server, error) {
 		s.Shutdown()
 		return nil, errors.New("embedded nats: not ready after 30s (see the log above)")
 	}
-	mqttAddr := ""
+	mqttAddr, mqttHost := "", ""
 	if cfg.MQTTListen != "" {
 		scheme := "tcp://"
 		if cfg.MQTTTLS != nil {
 			scheme = "ssl://"
 		}
-		mqttAddr = scheme + net.JoinHostPort(opts.MQTT.Host, strconv.Itoa(opts.MQTT.Port))
+		mqttHost = net.JoinHostPort(opts.MQTT.Host, strconv.Itoa(opts.MQTT.Port))
+		mqttAddr = scheme + mqttHost
 	}
-	return &Server{srv: s, log: log, mqttAddr: mqttAddr}, nil
+	return &Server{srv: s, log: log, mqttAddr: mqttAddr, mqttHost: mqttHost}, nil
 }
 
 // ClientURL is the URL for TCP clients (empty when there is no listener).
@@ -270,6 +272,10 @@ func (s *Server) ClientURL() string {
 // MQTTAddr is the MQTT listener's address as tcp://host:port, or
 // ssl://host:port with TLS.
 func (s *Server) MQTTAddr() string { return s.mqttAddr }
+
+// MQTTHostPort is the MQTT listener's host:port, without a scheme (empty
+// without a listener): the upstream of an MQTT gate.
+func (s *Server) MQTTHostPort() string { return s.mqttHost }
 
 // Connect opens an in-process client connection (no TCP).
 func (s *Server) Connect(name string, extra ...nats.Option) (*nats.Conn, error) {

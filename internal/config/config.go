@@ -26,6 +26,7 @@ type Config struct {
 	HJ212    HJ212    `yaml:"hj212"`
 	Push     Push     `yaml:"push"`
 	CoAP     CoAP     `yaml:"coap"`
+	MQTTGate MQTTGate `yaml:"mqtt_gate"`
 	InfluxDB InfluxDB `yaml:"influxdb"`
 	Writer   Writer   `yaml:"writer"`
 	HTTP     HTTP     `yaml:"http"`
@@ -56,9 +57,15 @@ type Embedded struct {
 	// credential of stations.yaml. For tests and throwaway setups only.
 	MQTTAnonymous bool `yaml:"mqtt_anonymous"`
 	// MQTTTLSCertFile and MQTTTLSKeyFile (PEM), relative to qingliu.yaml:
-	// set both and the MQTT listener speaks TLS only (ssl:// for clients).
+	// set both and the MQTT listener speaks TLS only (ssl:// for clients);
+	// the gate ends TLS and the internal hop is plain loopback.
 	MQTTTLSCertFile string `yaml:"mqtt_tls_cert_file"`
 	MQTTTLSKeyFile  string `yaml:"mqtt_tls_key_file"`
+	// MQTTListen is where devices connect: the MQTT gate (see MQTTGate).
+	// It forwards them to the broker's own listener on MQTTInternalListen,
+	// on loopback only (port 0: any free port), where the ingest stage
+	// reads without limits.
+	MQTTInternalListen string `yaml:"mqtt_internal_listen"`
 }
 
 // StreamsConf sizes the JetStream streams.
@@ -238,6 +245,28 @@ type CoAP struct {
 	AckTimeout Duration `yaml:"ack_timeout"`
 }
 
+// MQTTGate limits each device connection to the MQTT broker: the gate in
+// front of the embedded broker of `qingliu up` (nats.embedded.mqtt_listen)
+// and `qingliu gate` in front of Mosquitto or EMQX.
+type MQTTGate struct {
+	// MaxConns bounds concurrent device connections.
+	MaxConns int `yaml:"max_conns"`
+	// MaxPacketBytes bounds one packet's remaining length (topic, payload
+	// and a few bytes): a device that sends more is disconnected.
+	MaxPacketBytes int `yaml:"max_packet_bytes"`
+	// RatePerSec and Burst are each connection's token bucket: one token per
+	// PUBLISH (and SUBSCRIBE, UNSUBSCRIBE, PINGREQ). A faster device is read
+	// more slowly.
+	RatePerSec float64 `yaml:"rate_per_sec"`
+	Burst      int     `yaml:"burst"`
+	// BytesPerSec bounds each connection's PUBLISH bytes per second; 0 turns
+	// the byte limit off.
+	BytesPerSec int `yaml:"bytes_per_sec"`
+	// FloodTimeout: a connection throttled on every packet this long is
+	// disconnected.
+	FloodTimeout Duration `yaml:"flood_timeout"`
+}
+
 // InfluxDB is where the writer stores readings.
 type InfluxDB struct {
 	URL       string `yaml:"url"`
@@ -291,7 +320,7 @@ type Log struct {
 func Defaults() Config {
 	return Config{
 		NATS: NATS{
-			Embedded: Embedded{Listen: "127.0.0.1:4222", MQTTListen: "127.0.0.1:1883", StoreDir: "./data/jetstream", MQTTMaxAckPending: 4096},
+			Embedded: Embedded{Listen: "127.0.0.1:4222", MQTTListen: "127.0.0.1:1883", MQTTInternalListen: "127.0.0.1:0", StoreDir: "./data/jetstream", MQTTMaxAckPending: 4096},
 			Streams:  StreamsConf{ReadingsMaxAge: Duration(7 * 24 * time.Hour), DuplicateWindow: Duration(10 * time.Minute), Replicas: 1},
 		},
 		MQTT: MQTT{Broker: "tcp://127.0.0.1:1883", ClientID: "qingliu-ingest", Topic: "qingliu/v1/+/+", QoS: 1,
@@ -305,6 +334,11 @@ func Defaults() Config {
 			AckTimeout: Duration(4 * time.Second)},
 		CoAP: CoAP{Listen: "127.0.0.1:5683", MaxPayload: 16 << 10, RatePerSec: 5, Burst: 20, MaxPending: 8,
 			AckTimeout: Duration(5 * time.Second)},
+		// A station publishes a few messages a minute; these leave room for a
+		// backlog upload and the demo simulator (one connection per station)
+		// and match the HJ 212 listener's per-connection limits.
+		MQTTGate: MQTTGate{MaxConns: 1024, MaxPacketBytes: 512 << 10, RatePerSec: 50, Burst: 200, BytesPerSec: 1 << 20,
+			FloodTimeout: Duration(time.Minute)},
 		InfluxDB: InfluxDB{URL: "http://127.0.0.1:8086", Database: "qingliu", RetentionPolicy: "autogen", CreateDatabase: true, Timeout: Duration(30 * time.Second)},
 		Writer:   Writer{BatchSize: 5000, FlushInterval: Duration(500 * time.Millisecond), MaxBackoff: Duration(30 * time.Second)},
 		HTTP:     HTTP{Listen: "127.0.0.1:8080"},
@@ -429,6 +463,7 @@ func (c *Config) validate(ps *conf.Problems) {
 	c.validateHJ212(ps)
 	c.validatePush(ps)
 	c.validateCoAP(ps)
+	c.validateMQTTGate(ps)
 	if u, err := url.Parse(c.InfluxDB.URL); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		ps.Addf("influxdb.url", "%q is not an http(s) URL", c.InfluxDB.URL)
 	}
@@ -568,6 +603,48 @@ func (c *Config) validateCoAP(ps *conf.Problems) {
 	if p.AckTimeout <= 0 {
 		ps.Addf("coap.ack_timeout", "must be positive")
 	}
+}
+
+func (c *Config) validateMQTTGate(ps *conf.Problems) {
+	emb := c.NATS.Embedded
+	if emb.MQTTListen != "" {
+		host, port, err := net.SplitHostPort(emb.MQTTInternalListen)
+		switch {
+		case err != nil:
+			ps.Addf("nats.embedded.mqtt_internal_listen", "%q is not host:port", emb.MQTTInternalListen)
+		case !isLoopback(host):
+			ps.Addf("nats.embedded.mqtt_internal_listen", "%q is not a loopback address: clients there would bypass the mqtt_gate limits", emb.MQTTInternalListen)
+		case port != "0" && emb.MQTTInternalListen == emb.MQTTListen:
+			ps.Addf("nats.embedded.mqtt_internal_listen", "must differ from mqtt_listen, where the gate listens")
+		}
+	}
+	g := c.MQTTGate
+	if g.MaxConns < 1 {
+		ps.Addf("mqtt_gate.max_conns", "must be at least 1")
+	}
+	if minPacket := c.Ingest.MaxPayload + 1024; g.MaxPacketBytes < minPacket || g.MaxPacketBytes > 268435455 {
+		ps.Addf("mqtt_gate.max_packet_bytes", "must be %d..268435455 bytes: at least ingest.max_payload + 1024, so that a payload ingest quarantines with a reason is not cut off at the gate", minPacket)
+	}
+	if !(g.RatePerSec > 0) {
+		ps.Addf("mqtt_gate.rate_per_sec", "must be positive")
+	}
+	if g.Burst < 1 {
+		ps.Addf("mqtt_gate.burst", "must be at least 1")
+	}
+	if g.BytesPerSec < 0 {
+		ps.Addf("mqtt_gate.bytes_per_sec", "must be 0 (no byte limit) or positive")
+	}
+	if g.FloodTimeout <= 0 {
+		ps.Addf("mqtt_gate.flood_timeout", "must be positive")
+	}
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func sortedKeys[V any](m map[string]V) []string {
