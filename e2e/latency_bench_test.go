@@ -119,6 +119,13 @@ func BenchmarkReadingToAlert(b *testing.B) {
 
 	b.ResetTimer()
 	cpu0 := cpuNow()
+	if dir := os.Getenv("QINGLIU_BENCH_PROFILE"); dir != "" {
+		go profile(dir, procs)
+	}
+	stageCPU0 := make([]float64, len(procs))
+	for i, p := range procs {
+		stageCPU0[i] = cpuSeconds(p.cmd.Process.Pid)
+	}
 	// Background load, paced at rate over 4 publishers.
 	var wg sync.WaitGroup
 	var sent atomic.Int64
@@ -161,6 +168,11 @@ func BenchmarkReadingToAlert(b *testing.B) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	b.ReportMetric((cpuNow()-cpu0)/float64(sent.Load())*1e6, "qingliu-cpu-µs/reading")
+	if len(procs) > 1 {
+		for i, p := range procs {
+			b.Logf("%s: %.1f µs of CPU per reading", p.cmd.Args[1], (cpuSeconds(p.cmd.Process.Pid)-stageCPU0[i])/float64(sent.Load())*1e6)
+		}
+	}
 	testenv.Eventually(b, 60*time.Second, "every probe's alert and webhook", func() bool {
 		mu.Lock()
 		defer mu.Unlock()

@@ -123,7 +123,8 @@ func (s *MQTTSource) Run(ctx context.Context) error {
 		SetConnectRetry(true).
 		SetConnectRetryInterval(time.Second).
 		SetMaxReconnectInterval(s.cfg.MaxReconnectGap).
-		SetMessageChannelDepth(uint(s.cfg.MaxInflight))
+		SetMessageChannelDepth(uint(s.cfg.MaxInflight)).
+		SetCustomOpenConnectionFn(openBuffered)
 	if s.cfg.TLS != nil {
 		opts.SetTLSConfig(s.cfg.TLS)
 	}
