@@ -49,6 +49,8 @@ fuzz:
 	$(GO) test ./ingest/hj212 -run '^$$' -fuzz FuzzParse -fuzztime 60s
 	$(GO) test ./ingest/hj212 -run '^$$' -fuzz FuzzReader -fuzztime 60s
 	$(GO) test ./ingest -run '^$$' -fuzz FuzzHJ212Handle -fuzztime 60s
+	$(GO) test ./internal/mqttgate -run '^$$' -fuzz FuzzFramer -fuzztime 60s
+	$(GO) test ./internal/mqttgate -run '^$$' -fuzz FuzzParseConnect -fuzztime 60s
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

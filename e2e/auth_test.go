@@ -243,14 +243,15 @@ func natsPort(t *testing.T, url string) int {
 	return port
 }
 
-// The embedded MQTT listener on TLS with a CA made for the test: the ingest
-// stage and a device connect over ssl:// trusting it; a device that does not
-// trust it, or speaks plain MQTT, gets nowhere.
+// The device MQTT listener (the gate in front of the embedded broker) on TLS
+// with a CA made for the test: a device connects over ssl:// trusting it; a
+// device that does not trust it, or speaks plain MQTT, gets nowhere. The
+// ingest stage reads on the broker's own loopback listener.
 func TestEmbeddedBrokerMQTTOverTLS(t *testing.T) {
 	influx := testenv.StartInflux(t)
 	pki := testenv.NewPKI(t)
 	s := newStack(t, influx, stackOptions{secure: true, pki: &pki})
-	s.start("up") // ready: the ingest stage is connected over TLS
+	s.start("up") // ready: the gate ends TLS, the ingest stage is subscribed
 	if !strings.HasPrefix(s.mqttURL(), "ssl://") {
 		t.Fatalf("broker URL %s", s.mqttURL())
 	}
