@@ -22,6 +22,7 @@ import (
 	"github.com/qingliu/qingliu/domain"
 	"github.com/qingliu/qingliu/ingest/hj212"
 	"github.com/qingliu/qingliu/internal/auth"
+	"github.com/qingliu/qingliu/internal/netx"
 	"github.com/qingliu/qingliu/registry"
 )
 
@@ -300,56 +301,9 @@ func (s *HJ212Source) accept(soft, hard context.Context, wg *sync.WaitGroup) err
 	if s.tls != nil {
 		ln = tls.NewListener(ln, s.tls)
 	}
-	stop := context.AfterFunc(soft, func() { ln.Close() })
-	defer stop()
-	defer ln.Close()
-	slots := make(chan struct{}, s.cfg.MaxConns)
-	var backoff time.Duration
-	full := false
-	for {
-		conn, err := ln.Accept()
-		if err != nil {
-			if soft.Err() != nil {
-				return nil
-			}
-			if errors.Is(err, net.ErrClosed) {
-				return fmt.Errorf("hj212: accept on %s: %w", s.addr, err)
-			}
-			// Out of file descriptors and the like: retry with backoff, as
-			// net/http does, logging when it starts.
-			if backoff == 0 {
-				s.log.Warn("hj212 accept failing, retrying", "err", err)
-			}
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			t := time.NewTimer(backoff)
-			select {
-			case <-t.C:
-			case <-soft.Done():
-				t.Stop()
-				return nil
-			}
-			continue
-		}
-		backoff = 0
-		select {
-		case slots <- struct{}{}:
-			full = false
-		default:
-			s.m.refusals.WithLabelValues("max_conns").Inc()
-			if !full {
-				// Once until a connection is served again.
-				full = true
-				s.log.Warn("hj212 connections refused: at the limit", "remote", conn.RemoteAddr().String(), "max_conns", s.cfg.MaxConns)
-			}
-			conn.Close()
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.serve(soft, hard, conn, func() { <-slots })
-		}()
-	}
+	l := netx.Limited{Name: "hj212", MaxConns: s.cfg.MaxConns, Log: s.log,
+		Refused: func() { s.m.refusals.WithLabelValues("max_conns").Inc() }}
+	return l.Accept(soft, ln, wg, func(conn net.Conn, release func()) { s.serve(soft, hard, conn, release) })
 }
 
 // janitor quarantines split transfers that did not complete in time, and

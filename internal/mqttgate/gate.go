@@ -27,6 +27,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
+
+	"github.com/qingliu/qingliu/internal/netx"
 )
 
 // Defaults of Config.
@@ -193,56 +195,9 @@ func (g *Gate) Run(ctx context.Context) error {
 }
 
 func (g *Gate) accept(ctx context.Context, wg *sync.WaitGroup) error {
-	ln := g.ln
-	stop := context.AfterFunc(ctx, func() { ln.Close() })
-	defer stop()
-	defer ln.Close()
-	slots := make(chan struct{}, g.cfg.MaxConns)
-	var backoff time.Duration
-	full := false
-	for {
-		conn, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			if errors.Is(err, net.ErrClosed) {
-				return fmt.Errorf("mqtt gate: accept on %s: %w", g.addr, err)
-			}
-			// Out of file descriptors and the like: retry with backoff, as
-			// net/http does, logging when it starts.
-			if backoff == 0 {
-				g.log.Warn("mqtt gate accept failing, retrying", "err", err)
-			}
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			t := time.NewTimer(backoff)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				return nil
-			}
-			continue
-		}
-		backoff = 0
-		select {
-		case slots <- struct{}{}:
-			full = false
-		default:
-			g.m.disconnects.WithLabelValues(ReasonMaxConns).Inc()
-			if !full {
-				// Once until a connection is served again.
-				full = true
-				g.log.Warn("mqtt connections refused: at the limit", "remote", conn.RemoteAddr().String(), "max_conns", g.cfg.MaxConns)
-			}
-			conn.Close()
-			continue
-		}
-		wg.Go(func() {
-			defer func() { <-slots }()
-			g.serve(ctx, conn)
-		})
-	}
+	l := netx.Limited{Name: "mqtt gate", MaxConns: g.cfg.MaxConns, Log: g.log,
+		Refused: func() { g.m.disconnects.WithLabelValues(ReasonMaxConns).Inc() }}
+	return l.Accept(ctx, g.ln, wg, func(conn net.Conn, _ func()) { g.serve(ctx, conn) })
 }
 
 // serve proxies one device connection until either side ends it.
