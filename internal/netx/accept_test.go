@@ -25,7 +25,14 @@ func TestAcceptLimit(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
 	done := make(chan error, 1)
-	go func() { done <- l.Accept(ctx, ln, &wg, func(c net.Conn, release func()) { served <- c; <-ctx.Done(); c.Close() }) }()
+	// Each connection is served until its client closes it.
+	go func() {
+		done <- l.Accept(ctx, ln, &wg, func(c net.Conn, _ func()) {
+			served <- c
+			_, _ = io.Copy(io.Discard, c)
+			c.Close()
+		})
+	}()
 
 	dial := func() net.Conn {
 		t.Helper()
@@ -36,7 +43,7 @@ func TestAcceptLimit(t *testing.T) {
 		t.Cleanup(func() { c.Close() })
 		return c
 	}
-	dial()
+	first := dial()
 	select {
 	case <-served:
 	case <-time.After(5 * time.Second):
@@ -49,6 +56,23 @@ func TestAcceptLimit(t *testing.T) {
 	}
 	if refused.Load() != 1 {
 		t.Fatalf("refused %d, want 1", refused.Load())
+	}
+	// The slot frees when the first connection's serve returns, a moment
+	// after its client closes: until then a new one is still refused.
+	first.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c := dial()
+		select {
+		case <-served:
+			c.Close()
+		case <-time.After(50 * time.Millisecond):
+			if time.Now().After(deadline) {
+				t.Fatal("no connection served after the first closed")
+			}
+			continue
+		}
+		break
 	}
 	cancel()
 	select {
