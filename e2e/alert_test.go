@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -161,22 +160,7 @@ func TestAlertServiceUserStory(t *testing.T) {
 
 	api := func(method, path, token string, body any) (int, string) {
 		t.Helper()
-		var rd io.Reader
-		if body != nil {
-			b, _ := json.Marshal(body)
-			rd = bytes.NewReader(b)
-		}
-		req, _ := http.NewRequest(method, "http://"+p.http+path, rd)
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return apiCall(t, p, method, path, token, body)
 	}
 	const gz, qy = "dev-token-guangzhou-0001", "dev-token-qingyuan-0001"
 	code, body := api("GET", "/api/v1/alerts?level=red", gz, nil)

@@ -4,7 +4,9 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -306,4 +308,26 @@ func tryPublisher(broker, id string) (mqtt.Client, error) {
 		return nil, fmt.Errorf("connect: %v", tok.Error())
 	}
 	return c, nil
+}
+
+// apiCall sends a JSON request to a process's HTTP API with a bearer token
+// (none when empty) and returns the status and body.
+func apiCall(t testing.TB, p *proc, method, path, token string, body any) (int, string) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, "http://"+p.http+path, rd)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
