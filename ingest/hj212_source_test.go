@@ -128,39 +128,7 @@ func newHJEnvWith(t testing.TB, cfg HJ212Config, reg *registry.Registry, log *sl
 // gauges by value, histograms by count).
 func (e *hjEnv) metric(name string, labels ...string) float64 {
 	e.t.Helper()
-	mfs, err := e.prom.Gather()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	metrics:
-		for _, m := range mf.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				found := false
-				for _, lp := range m.GetLabel() {
-					if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
-						found = true
-					}
-				}
-				if !found {
-					continue metrics
-				}
-			}
-			switch {
-			case m.Counter != nil:
-				sum += m.Counter.GetValue()
-			case m.Gauge != nil:
-				sum += m.Gauge.GetValue()
-			case m.Histogram != nil:
-				sum += float64(m.Histogram.GetSampleCount())
-			}
-		}
-	}
-	return sum
+	return testenv.Metric(e.t, e.prom, name, labels...)
 }
 
 // reading returns the last READINGS message of station, if any.

@@ -76,32 +76,7 @@ func (r *rig) url() string {
 // given name/value pairs.
 func (r *rig) metric(name string, labels ...string) float64 {
 	r.t.Helper()
-	mfs, err := r.prom.Gather()
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	metrics:
-		for _, m := range mf.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				found := false
-				for _, lp := range m.GetLabel() {
-					if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
-						found = true
-					}
-				}
-				if !found {
-					continue metrics
-				}
-			}
-			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
-		}
-	}
-	return sum
+	return testenv.Metric(r.t, r.prom, name, labels...)
 }
 
 // natsUpstream starts an embedded NATS server with its MQTT listener and
