@@ -2,6 +2,7 @@ package registry
 
 import (
 	"cmp"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -52,6 +53,7 @@ type StationConfig struct {
 	// pushes Qingliu accepts.
 	Devices []DeviceConfig    `yaml:"devices"`
 	MQTT    *MQTTConfig       `yaml:"mqtt"`
+	CoAP    *CoAPConfig       `yaml:"coap"`
 	Labels  map[string]string `yaml:"labels"`
 	Note    string            `yaml:"note"`
 }
@@ -92,6 +94,20 @@ type MQTTConfig struct {
 	// Password must be a ${ENV} reference: literal passwords do not belong
 	// in this file (give password_hash instead).
 	Password string `yaml:"password"`
+}
+
+// CoAPConfig is a station's DTLS pre-shared key for CoAP over DTLS (RFC
+// 7925 PSK mode): the device's PSK identity is the station id. Exactly one
+// of PSK and PSKFile is set. The key is written in hex (32 to 128 hex
+// digits, 16 to 64 bytes), as datalogger and NB-IoT module vendors
+// configure it (Leshan, Wakaama, Quectel AT commands take PSKs as hex).
+type CoAPConfig struct {
+	// PSK is the key in hex, or a ${ENV} reference to it. A literal key is
+	// for development stations only.
+	PSK string `yaml:"psk"`
+	// PSKFile holds the key in hex; a relative path is relative to the
+	// directory of stations.yaml.
+	PSKFile string `yaml:"psk_file"`
 }
 
 // RiverConfig is one entry of rivers: an ordered chain, upstream first.
@@ -156,6 +172,7 @@ func (c *Config) Compile(file string, lookupEnv func(string) (string, bool)) (*R
 		mns:       map[string]int{},
 		devIDs:    map[Device]string{},
 		users:     map[string]int{},
+		psks:      map[string]int{},
 		byID:      map[string]*Station{},
 	}
 	if len(c.Stations) == 0 {
@@ -183,6 +200,14 @@ var (
 	reBcrypt = regexp.MustCompile(`^\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}$`)
 )
 
+// Bounds of a CoAP PSK in bytes: RFC 7925 §4.2 wants keys of high entropy,
+// 16 bytes (128 bits) for the AES-128 suites; RFC 4279 §5.3 asks
+// implementations to support keys up to 64 bytes.
+const (
+	MinPSK = 16
+	maxPSK = 64
+)
+
 // maxPassword is bcrypt's limit: the broker hashes plain passwords with it.
 const maxPassword = 72
 
@@ -199,6 +224,7 @@ type builder struct {
 	mns       map[string]int    // MN → first stations index
 	devIDs    map[Device]string // platform identity → path of its first use
 	users     map[string]int    // MQTT user name → first stations index
+	psks      map[string]int    // CoAP PSK (hex) → first stations index
 	byID      map[string]*Station
 }
 
@@ -298,6 +324,7 @@ func (b *builder) station(i int, sc *StationConfig) {
 	st.HJ212 = b.hj212(i, at, sc.HJ212)
 	st.Devices = b.devices(at, sc.Devices)
 	st.MQTT = b.mqtt(i, at, sc.ID, sc.MQTT)
+	st.CoAP = b.coap(i, at, sc.ID, sc.CoAP)
 
 	if len(sc.Labels) > 0 {
 		st.Labels = make(map[string]string, len(sc.Labels))
@@ -561,6 +588,56 @@ func (b *builder) mqtt(i int, at func(string) string, id string, mc *MQTTConfig)
 		cred.Password = pw
 	}
 	return cred
+}
+
+// coap compiles a station's DTLS PSK. Messages never contain the key.
+func (b *builder) coap(i int, at func(string) string, id string, cc *CoAPConfig) *CoAPCredential {
+	if cc == nil {
+		return nil
+	}
+	var v, path string
+	switch {
+	case cc.PSK != "" && cc.PSKFile != "":
+		b.ps.Addf(at("coap"), "give psk or psk_file, not both")
+		return nil
+	case cc.PSK == "" && cc.PSKFile == "":
+		b.ps.Addf(at("coap.psk"), "missing (give psk in hex, a ${ENV} reference, or psk_file)")
+		return nil
+	case cc.PSKFile != "":
+		path = at("coap.psk_file")
+		var ok bool
+		if v, ok = b.readSecretFile(path, cc.PSKFile); !ok {
+			return nil
+		}
+	default:
+		path = at("coap.psk")
+		var ok bool
+		if v, _, ok = b.expandEnvRef(path, cc.PSK); !ok {
+			return nil
+		}
+	}
+	v = strings.TrimSpace(v)
+	key, err := hex.DecodeString(v)
+	switch {
+	case err != nil:
+		b.ps.Addf(path, "the DTLS key of station %s is not hex (want %d to %d hex digits)", id, 2*MinPSK, 2*maxPSK)
+		return nil
+	case len(key) < MinPSK:
+		b.ps.Addf(path, "the DTLS key of station %s is %d bytes, shorter than %d (want %d to %d hex digits; `qingliu gen credentials --new` makes one)", id, len(key), MinPSK, 2*MinPSK, 2*maxPSK)
+		return nil
+	case len(key) > maxPSK:
+		b.ps.Addf(path, "the DTLS key of station %s is %d bytes, longer than %d", id, len(key), maxPSK)
+		return nil
+	}
+	norm := hex.EncodeToString(key)
+	if first, dup := b.psks[norm]; dup {
+		// With a shared key the device of one station could claim the other's
+		// identity.
+		b.ps.Addf(path, "the DTLS key of station %s is the same as stations[%d]'s (each station needs its own)", id, first)
+		return nil
+	}
+	b.psks[norm] = i
+	return &CoAPCredential{PSK: key}
 }
 
 func (b *builder) rivers(rcs []RiverConfig) []*River {

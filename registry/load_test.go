@@ -458,3 +458,45 @@ func TestMQTTSecretsNeverInErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestCoAPKeySources(t *testing.T) {
+	dir := t.TempDir()
+	const key = "00112233445566778899aabbccddeeff"
+	if err := os.WriteFile(filepath.Join(dir, "w1.psk"), []byte(key+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("QINGLIU_TEST_COAP_PSK", strings.ToUpper(key))
+	for i, coap := range []string{
+		`coap: {psk: "` + key + `"}`,
+		`coap: {psk_file: w1.psk}`,
+		`coap: {psk: "${QINGLIU_TEST_COAP_PSK}"}`,
+	} {
+		file := filepath.Join(dir, "stations.yaml")
+		station := strings.Replace(pwStation, "hj212: {mn: MN1, %s}", coap, 1)
+		if err := os.WriteFile(file, []byte(station), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r, err := Load(file)
+		if err != nil {
+			t.Fatalf("case %d: %v", i, err)
+		}
+		if got := fmt.Sprintf("%x", r.CoAPKeys()["w1"]); got != key {
+			t.Errorf("case %d (%s): key %s", i, coap, got)
+		}
+	}
+}
+
+func TestCoAPKeysNeverInErrors(t *testing.T) {
+	_, err := Load("testdata/bad/coap.yaml")
+	if err == nil || strings.Contains(strings.ToLower(err.Error()), "c0ffee") {
+		t.Errorf("error leaks a key, or is nil: %v", err)
+	}
+	c := CoAPCredential{PSK: []byte("s3cret-s3cret-s3cret")}
+	var buf strings.Builder
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("x", "coap", c)
+	for _, s := range []string{fmt.Sprint(c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c), fmt.Sprintf("%v", &c), buf.String()} {
+		if strings.Contains(s, "s3cret") || strings.Contains(s, "733363726574") {
+			t.Errorf("credential formatted as %q", s)
+		}
+	}
+}

@@ -55,6 +55,10 @@ type Station struct {
 	// MQTT is the station's login on the MQTT broker, if it has one. With
 	// it the station may publish under qingliu/v1/<ID>/ and nowhere else.
 	MQTT *MQTTCredential
+	// CoAP is the station's DTLS pre-shared key, if it has one. A device
+	// that completes the DTLS handshake with it (PSK identity = ID) may post
+	// to /qingliu/v1/<ID> and nowhere else.
+	CoAP *CoAPCredential
 	// Labels are free key/values for rule selectors (never InfluxDB tags).
 	Labels map[string]string
 	// Note records what is unconfirmed about this station.
@@ -123,6 +127,33 @@ func (m MQTTCredential) GoString() string { return m.String() }
 // LogValue keeps the password and its hash out of slog output.
 func (m MQTTCredential) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("username", m.Username))
+}
+
+// CoAPCredential is a station's DTLS pre-shared key (16 to 64 bytes). PSK
+// is a secret: it never appears in logs or errors.
+type CoAPCredential struct {
+	PSK []byte
+}
+
+// String describes the credential without its key.
+func (c CoAPCredential) String() string { return "{PSK:[redacted]}" }
+
+// GoString is String for %#v.
+func (c CoAPCredential) GoString() string { return c.String() }
+
+// LogValue keeps the key out of slog output.
+func (c CoAPCredential) LogValue() slog.Value { return slog.StringValue("[redacted]") }
+
+// CoAPKeys returns the DTLS PSK of every station that has one, by station
+// id (the PSK identity).
+func (r *Registry) CoAPKeys() map[string][]byte {
+	keys := map[string][]byte{}
+	for _, st := range r.Stations() {
+		if st.CoAP != nil {
+			keys[st.ID] = st.CoAP.PSK
+		}
+	}
+	return keys
 }
 
 // Interval returns the expected reporting interval of parameter p, or 0 when

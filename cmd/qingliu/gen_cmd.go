@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/rand"
 	"crypto/subtle"
 	"fmt"
 	"io"
@@ -36,14 +37,17 @@ func newGenCredentialsCmd() *cobra.Command {
 	var cost int
 	cmd := &cobra.Command{
 		Use:   "credentials --station <id>",
-		Short: "Print a station's MQTT user name and password, or make a new credential with --new",
+		Short: "Print a station's MQTT user name and password and its CoAP DTLS key, or make new ones with --new",
 		Long: `Print the MQTT login of a station: its user name and password, and a
 mosquitto_pub command that publishes a reading as that station. The password
 comes from the station's password_file or ${ENV} in stations.yaml, else from
-the DEV ONLY credentials file named by files.dev_credentials.
+the DEV ONLY credentials file named by files.dev_credentials. When the station
+has a CoAP DTLS pre-shared key (coap: in stations.yaml), print it in hex with
+its PSK identity (the station id).
 
 With --new, make a fresh random password instead and print it with the
-bcrypt hash to put in stations.yaml; the password is stored nowhere else.`,
+bcrypt hash to put in stations.yaml, and a fresh DTLS key; they are stored
+nowhere else.`,
 		Example: `  qingliu gen credentials --station bj-gaoqiao
   qingliu gen credentials --station bj-gaoqiao --new`,
 		Args: cobra.NoArgs,
@@ -147,6 +151,12 @@ func runGenCredentials(w io.Writer, cfgPath, station string, fresh bool, cost in
 			fmt.Fprintf(w, "    mqtt: {username: %s, password_hash: %q}\n", username, hash)
 		}
 		fmt.Fprintf(w, "For Mosquitto, put the password in a file and name it instead:\n    mqtt: {password_file: secrets/mqtt/%s}\n", station)
+		key := make([]byte, registry.MinPSK)
+		if _, err := rand.Read(key); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "\nCoAP over DTLS: PSK identity %s, key (hex) %x\n", station, key)
+		fmt.Fprintf(w, "Give the device the identity and the key; put the key in a file (one line of hex) and name it:\n    coap: {psk_file: secrets/coap/%s}\n", station)
 		return nil
 	}
 	pw, ok := pws[station]
@@ -156,6 +166,13 @@ func runGenCredentials(w io.Writer, cfgPath, station string, fresh bool, cost in
 	fmt.Fprintf(w, "station   %s\nusername  %s\npassword  %s\ntopic     qingliu/v1/%s/json (the station may publish only under qingliu/v1/%s/)\n\n",
 		station, username, pw, station, station)
 	fmt.Fprintf(w, "Publish a reading as this station (mosquitto-clients):\n  %s\n", mosquittoPubExample(cfg, station, username, pw))
+	if st.CoAP != nil {
+		where := "coap.dtls_listen is not set in the configuration"
+		if cfg.CoAP.DTLSListen != "" {
+			where = "coaps://" + cfg.CoAP.DTLSListen + "/qingliu/v1/" + station
+		}
+		fmt.Fprintf(w, "\nCoAP over DTLS (%s):\npsk identity  %s\npsk (hex)     %x\n", where, station, st.CoAP.PSK)
+	}
 	return nil
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -65,12 +66,29 @@ func TestGenCredentialsPrintsTheDevLogin(t *testing.T) {
 	}
 	pw := shippedDevPasswords(t)["bj-gaoqiao"]
 	for _, want := range []string{"username  bj-gaoqiao\n", "password  " + pw + "\n",
-		"mosquitto_pub -h 127.0.0.1 -p 1883 -q 1 -u bj-gaoqiao -P " + pw + " -t qingliu/v1/bj-gaoqiao/json -m '"} {
+		"mosquitto_pub -h 127.0.0.1 -p 1883 -q 1 -u bj-gaoqiao -P " + pw + " -t qingliu/v1/bj-gaoqiao/json -m '",
+		"CoAP over DTLS (coaps://127.0.0.1:5684/qingliu/v1/bj-gaoqiao):\npsk identity  bj-gaoqiao\npsk (hex)     " + shippedPSK(t, "bj-gaoqiao") + "\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
 }
+
+// shippedPSK is a station's DEV DTLS key in configs/stations.yaml, in hex.
+func shippedPSK(t *testing.T, station string) string {
+	t.Helper()
+	reg, err := registry.Load(filepath.Join(filepath.Dir(shippedConfig), "stations.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, ok := reg.Station(station)
+	if !ok || st.CoAP == nil {
+		t.Fatalf("shipped station %s has no coap psk", station)
+	}
+	return hex.EncodeToString(st.CoAP.PSK)
+}
+
+var rePSKNew = regexp.MustCompile(`(?m)^CoAP over DTLS: PSK identity bj-lixi, key \(hex\) ([0-9a-f]{32})$`)
 
 var rePassword = regexp.MustCompile(`(?m)^password  (\S+)$`)
 var reHash = regexp.MustCompile(`mqtt: \{password_hash: "(\$2a\$\d\d\$[./A-Za-z0-9]{53})"\}`)
@@ -89,6 +107,9 @@ func TestGenCredentialsNew(t *testing.T) {
 	}
 	if !strings.HasPrefix(hash[1], "$2a$04$") {
 		t.Errorf("hash %q: want cost 4", hash[1])
+	}
+	if k := rePSKNew.FindStringSubmatch(out); k == nil || k[1] == shippedPSK(t, "bj-lixi") {
+		t.Errorf("--new printed no fresh DTLS key:\n%s", out)
 	}
 }
 

@@ -243,6 +243,10 @@ type CoAP struct {
 	MaxPending int `yaml:"max_pending"`
 	// AckTimeout: not stored by then → 5.03.
 	AckTimeout Duration `yaml:"ack_timeout"`
+	// DTLSListen, when set, is host:port (UDP, CoAP over DTLS is 5684) of
+	// CoAP over DTLS with the PSK of each station's coap: entry in
+	// stations.yaml (identity = station id). Off when empty.
+	DTLSListen string `yaml:"dtls_listen"`
 }
 
 // MQTTGate limits each device connection to the MQTT broker: the gate in
@@ -602,6 +606,11 @@ func (c *Config) validateCoAP(ps *conf.Problems) {
 	}
 	if p.AckTimeout <= 0 {
 		ps.Addf("coap.ack_timeout", "must be positive")
+	}
+	if p.DTLSListen != "" {
+		if _, _, err := net.SplitHostPort(p.DTLSListen); err != nil {
+			ps.Addf("coap.dtls_listen", "%q is not host:port (or empty to turn CoAP over DTLS off)", p.DTLSListen)
+		}
 	}
 }
 
