@@ -46,6 +46,8 @@ func TestMain(m *testing.M) {
 // ports are the listeners of one qingliu process under test.
 type ports struct {
 	NATS, MQTT, HTTP, HJ212, CoAP int
+	// CoAPDTLS is used only with stackOptions.coapDTLS.
+	CoAPDTLS int
 }
 
 // stack is one test's configuration directory and services.
@@ -67,6 +69,7 @@ type stackOptions struct {
 	shipped    bool   // the shipped writer batching instead of the small test batches
 	rules      string // rules file; default configs/rules.yaml
 	shared     string // MQTT shared subscription group
+	coapDTLS   bool   // serve CoAP over DTLS too (coap.dtls_listen)
 	// secure keeps the shipped MQTT security of the embedded broker: no
 	// anonymous clients. Without it the stack lets MQTT clients in without
 	// credentials (nats.embedded.mqtt_anonymous), as the tests that are
@@ -91,7 +94,7 @@ const e2eAdminToken = "e2e-admin-token-0001"
 func newStack(t testing.TB, influx *testenv.Influx, o stackOptions) *stack {
 	t.Helper()
 	s := &stack{t: t, dir: t.TempDir(), influx: influx, db: "qingliu", tls: o.pki != nil,
-		ports: ports{NATS: testenv.FreePort(t), MQTT: testenv.FreePort(t), HTTP: testenv.FreePort(t), HJ212: testenv.FreePort(t), CoAP: freeUDPPort(t)}}
+		ports: ports{NATS: testenv.FreePort(t), MQTT: testenv.FreePort(t), HTTP: testenv.FreePort(t), HJ212: testenv.FreePort(t), CoAP: freeUDPPort(t), CoAPDTLS: freeUDPPort(t)}}
 	broker := o.mqttBroker
 	if broker == "" {
 		broker = s.mqttURL()
@@ -123,6 +126,10 @@ func newStack(t testing.TB, influx *testenv.Influx, o stackOptions) *stack {
 	if o.clientID == "" {
 		o.clientID = "qingliu-ingest-e2e"
 	}
+	dtls := ""
+	if o.coapDTLS {
+		dtls = fmt.Sprintf("  dtls_listen: 127.0.0.1:%d\n", s.ports.CoAPDTLS)
+	}
 	cfg := fmt.Sprintf(`nats:
   url: %q
   embedded:
@@ -146,14 +153,14 @@ hj212:
   listen: 127.0.0.1:%d
 coap:
   listen: 127.0.0.1:%d
-files:
+%sfiles:
   stations: %s
   standards: %s
   rules: %s
   routing: %s
 %slog:
   level: debug
-%s`, o.natsURL, s.ports.NATS, s.ports.MQTT, filepath.Join(s.dir, "jetstream"), embedded, broker, o.clientID, o.shared, login, influx.URL(), s.db, batch, s.ports.HTTP, s.ports.HJ212, s.ports.CoAP,
+%s`, o.natsURL, s.ports.NATS, s.ports.MQTT, filepath.Join(s.dir, "jetstream"), embedded, broker, o.clientID, o.shared, login, influx.URL(), s.db, batch, s.ports.HTTP, s.ports.HJ212, s.ports.CoAP, dtls,
 		o.stations, filepath.Join(root, "configs", "standards"), o.rules, filepath.Join(root, "configs", "routing.yaml"), files, o.extra)
 	if err := os.WriteFile(s.config(), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

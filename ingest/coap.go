@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	dtlsServer "github.com/plgd-dev/go-coap/v3/dtls/server"
 	"github.com/plgd-dev/go-coap/v3/message"
 	"github.com/plgd-dev/go-coap/v3/message/codes"
 	"github.com/plgd-dev/go-coap/v3/message/pool"
@@ -29,14 +30,16 @@ import (
 
 // Defaults of CoAPConfig.
 const (
-	DefaultCoAPListen          = "127.0.0.1:5683"
-	DefaultCoAPMaxPayload      = 16 << 10
-	DefaultCoAPRatePerSec      = 5
-	DefaultCoAPBurst           = 20
-	DefaultCoAPAckTimeout      = 5 * time.Second
-	DefaultCoAPMaxPending      = 8
-	DefaultCoAPMaxPeers        = 4096
-	DefaultCoAPShutdownTimeout = 5 * time.Second
+	DefaultCoAPListen           = "127.0.0.1:5683"
+	DefaultCoAPMaxPayload       = 16 << 10
+	DefaultCoAPRatePerSec       = 5
+	DefaultCoAPBurst            = 20
+	DefaultCoAPAckTimeout       = 5 * time.Second
+	DefaultCoAPMaxPending       = 8
+	DefaultCoAPMaxPeers         = 4096
+	DefaultCoAPShutdownTimeout  = 5 * time.Second
+	DefaultCoAPMaxHandshakes    = 64
+	DefaultCoAPHandshakeTimeout = 20 * time.Second
 )
 
 // CoAPPathPrefix is the resource under which a station posts its readings:
@@ -45,8 +48,21 @@ const CoAPPathPrefix = "qingliu/v1/"
 
 // CoAPConfig configures the CoAP endpoint. Zero values take the defaults.
 type CoAPConfig struct {
-	// Listen is the UDP address, default 127.0.0.1:5683.
+	// Listen is the UDP address, default 127.0.0.1:5683; "-" serves CoAP
+	// over DTLS only.
 	Listen string
+	// DTLSListen, when set, is the UDP address of CoAP over DTLS (RFC 7252
+	// §9, port 5684) in PSK mode: the device's PSK identity is a station id
+	// and its key is PSKs[id]. Requests over DTLS get the same handling and
+	// limits, and may post only to their own station's path.
+	DTLSListen string
+	// PSKs are the stations' DTLS pre-shared keys by station id.
+	PSKs map[string][]byte
+	// MaxHandshakes bounds the DTLS handshakes in progress; one beyond it
+	// fails at once.
+	MaxHandshakes int
+	// HandshakeTimeout bounds one DTLS handshake.
+	HandshakeTimeout time.Duration
 	// MaxPayload bounds a request body (after block-wise reassembly) in
 	// bytes; a larger one is answered 4.13 with Size1.
 	MaxPayload int
@@ -94,6 +110,12 @@ func (c CoAPConfig) withDefaults() CoAPConfig {
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = DefaultCoAPShutdownTimeout
 	}
+	if c.MaxHandshakes <= 0 {
+		c.MaxHandshakes = DefaultCoAPMaxHandshakes
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = DefaultCoAPHandshakeTimeout
+	}
 	return c
 }
 
@@ -105,7 +127,9 @@ func (c CoAPConfig) withDefaults() CoAPConfig {
 // not stored in time. For a confirmable request the answer is the
 // piggybacked ACK, so the device's ACK arrives only after the readings are
 // in JetStream (go-coap sends no early empty ACK; retransmissions that
-// arrive meanwhile are recognised as duplicates and dropped).
+// arrive meanwhile are recognised as duplicates and dropped). With
+// DTLSListen the same endpoint also serves CoAP over DTLS with a PSK per
+// station; a request there for another station's path is answered 4.03.
 type CoAPSource struct {
 	cfg  CoAPConfig
 	pipe *Pipeline
@@ -114,7 +138,10 @@ type CoAPSource struct {
 	now  func() time.Time
 	m    *coapMetrics
 	lim  *keyLimiter
-	srv  *udpServer.Server
+	srv  *udpServer.Server  // nil when Listen is "-"
+	dsrv *dtlsServer.Server // nil without DTLSListen
+	// handshakes holds a token per DTLS handshake in progress.
+	handshakes chan struct{}
 
 	peersMu sync.Mutex
 	peers   map[*udpClient.Conn]*coapPeer
@@ -130,12 +157,18 @@ type CoAPSource struct {
 
 	ln      *coapNet.UDPConn
 	addr    string
+	dln     *coapNet.DTLSListener
+	daddr   string
 	running atomic.Bool
 	started atomic.Bool
 }
 
 // coapPeer is the requests of one peer admitted and not yet finished.
 type coapPeer struct {
+	// identity is the station a DTLS peer authenticated as; empty over
+	// plain UDP.
+	identity string
+
 	mu   sync.Mutex
 	mids map[int32]struct{}
 }
@@ -157,18 +190,31 @@ func NewCoAPSource(cfg CoAPConfig, pipe *Pipeline, pub *Publisher, promReg prome
 		stopHard: stopHard,
 		stopTick: make(chan struct{}),
 		addr:     cfg.Listen,
+		daddr:    cfg.DTLSListen,
 	}
-	s.srv = udpServer.New(coapOption(func(c *udpServer.Config) {
-		c.Handler = s.handle
-		c.Errors = func(err error) { s.log.Debug("coap protocol error", "err", err) }
-		c.MaxMessageSize = uint32(cfg.MaxPayload + 1024)
-		c.RequestMonitor = s.admitDatagram
-		c.ProcessReceivedMessage = s.process
-		// Room for the admitted requests plus pings, which are not counted.
-		c.ReceivedMessageQueueSize = 2*cfg.MaxPending + 4
-		c.OnNewConn = s.newPeer
-		c.PeriodicRunner = s.periodic
-	}))
+	if cfg.Listen != "-" {
+		s.srv = udpServer.New(coapOption(func(c *udpServer.Config) {
+			c.Handler = s.handle
+			c.Errors = func(err error) { s.log.Debug("coap protocol error", "err", err) }
+			c.MaxMessageSize = uint32(cfg.MaxPayload + 1024)
+			c.RequestMonitor = s.admitDatagram
+			c.ProcessReceivedMessage = s.process
+			// Room for the admitted requests plus pings, which are not counted.
+			c.ReceivedMessageQueueSize = 2*cfg.MaxPending + 4
+			c.OnNewConn = func(cc *udpClient.Conn) { s.newPeer(cc, "") }
+			c.PeriodicRunner = s.periodic
+		}))
+	}
+	if cfg.DTLSListen != "" {
+		if len(cfg.PSKs) == 0 {
+			return nil, errors.New("coap: dtls_listen is set but no station has a coap psk")
+		}
+		s.handshakes = make(chan struct{}, cfg.MaxHandshakes)
+		s.dsrv = s.newDTLSServer()
+	}
+	if s.srv == nil && s.dsrv == nil {
+		return nil, errors.New("coap: neither a UDP nor a DTLS listen address")
+	}
 	return s, nil
 }
 
@@ -177,29 +223,50 @@ type coapOption func(*udpServer.Config)
 
 func (o coapOption) UDPServerApply(c *udpServer.Config) { o(c) }
 
-// Listen binds the UDP socket, so that a port in use is one clear error at
-// start-up. Run calls it when it has not been called.
+// Listen binds the UDP socket and the DTLS one, so that a port in use is
+// one clear error at start-up. Run calls it when it has not been called.
 func (s *CoAPSource) Listen() error {
-	if s.ln != nil {
-		return nil
+	if s.srv != nil && s.ln == nil {
+		ln, err := coapNet.NewListenUDP("udp", s.cfg.Listen)
+		if err != nil {
+			return fmt.Errorf("coap: listen on udp %s: %w", s.cfg.Listen, err)
+		}
+		s.ln, s.addr = ln, ln.LocalAddr().String()
 	}
-	ln, err := coapNet.NewListenUDP("udp", s.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("coap: listen on udp %s: %w", s.cfg.Listen, err)
+	if s.dsrv != nil && s.dln == nil {
+		ln, err := s.listenDTLS()
+		if err != nil {
+			return err
+		}
+		s.dln, s.daddr = ln, ln.Addr().String()
 	}
-	s.ln, s.addr = ln, ln.LocalAddr().String()
 	return nil
 }
 
-// Addr is the bound address once Listen succeeded, else the configured one.
+// Addr is the bound UDP address once Listen succeeded, else the configured
+// one.
 func (s *CoAPSource) Addr() string { return s.addr }
+
+// DTLSAddr is the bound DTLS address once Listen succeeded, else the
+// configured one.
+func (s *CoAPSource) DTLSAddr() string { return s.daddr }
 
 // Ready reports whether the endpoint is serving.
 func (s *CoAPSource) Ready() error {
 	if s.running.Load() {
 		return nil
 	}
-	return fmt.Errorf("coap %s: not serving", s.addr)
+	return fmt.Errorf("coap %s: not serving", s.addrs())
+}
+
+func (s *CoAPSource) addrs() string {
+	switch {
+	case s.srv == nil:
+		return "dtls " + s.daddr
+	case s.dsrv == nil:
+		return s.addr
+	}
+	return s.addr + ", dtls " + s.daddr
 }
 
 // Run serves until ctx is done. Then requests still arriving are answered
@@ -215,15 +282,24 @@ func (s *CoAPSource) Run(ctx context.Context) error {
 	if err := s.Listen(); err != nil {
 		return err
 	}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	var serve sync.WaitGroup
-	serve.Go(func() {
-		if err := s.srv.Serve(s.ln); err != nil {
-			errc <- fmt.Errorf("coap: serve on %s: %w", s.addr, err)
-		}
-	})
+	if s.srv != nil {
+		serve.Go(func() {
+			if err := s.srv.Serve(s.ln); err != nil {
+				errc <- fmt.Errorf("coap: serve on %s: %w", s.addr, err)
+			}
+		})
+	}
+	if s.dsrv != nil {
+		serve.Go(func() {
+			if err := s.dsrv.Serve(dtlsListener{s.dln, s}); err != nil {
+				errc <- fmt.Errorf("coap: serve dtls on %s: %w", s.daddr, err)
+			}
+		})
+	}
 	s.running.Store(true)
-	s.log.Info("coap listening", "addr", s.addr, "max_payload", s.cfg.MaxPayload)
+	s.log.Info("coap listening", "addr", s.addr, "dtls_addr", s.daddr, "max_payload", s.cfg.MaxPayload)
 	var err error
 	select {
 	case <-ctx.Done():
@@ -236,11 +312,21 @@ func (s *CoAPSource) Run(ctx context.Context) error {
 	timer := time.AfterFunc(s.cfg.ShutdownTimeout, s.stopHard)
 	s.inflight.Wait()
 	timer.Stop()
-	s.srv.Stop()
+	if s.srv != nil {
+		s.srv.Stop()
+	}
+	if s.dsrv != nil {
+		s.dsrv.Stop()
+	}
 	serve.Wait()
 	close(s.stopTick)
 	s.wg.Wait()
-	s.ln.Close()
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	if s.dln != nil {
+		s.dln.Close()
+	}
 	return err
 }
 
@@ -262,13 +348,13 @@ func (s *CoAPSource) periodic(f func(now time.Time) bool) {
 	})
 }
 
-// newPeer keeps state for a new peer, or closes it at once when MaxPeers
-// peers are known.
-func (s *CoAPSource) newPeer(cc *udpClient.Conn) {
+// newPeer keeps state for a new peer, authenticated as station identity
+// over DTLS, or closes it at once when MaxPeers peers are known.
+func (s *CoAPSource) newPeer(cc *udpClient.Conn, identity string) {
 	s.peersMu.Lock()
 	full := len(s.peers) >= s.cfg.MaxPeers
 	if !full {
-		s.peers[cc] = &coapPeer{mids: map[int32]struct{}{}}
+		s.peers[cc] = &coapPeer{identity: identity, mids: map[int32]struct{}{}}
 	}
 	n := len(s.peers)
 	s.peersMu.Unlock()
@@ -348,6 +434,7 @@ const (
 	coapRejected       = "rejected"        // 4.00, quarantined
 	coapUnknownStation = "unknown_station" // 4.04, quarantined
 	coapNotFound       = "not_found"       // 4.04: not a /qingliu/v1/<station> path
+	coapForbidden      = "forbidden"       // 4.03: DTLS peer posting for another station
 	coapMethod         = "bad_method"      // 4.05
 	coapFormat         = "bad_format"      // 4.15
 	coapTooLarge       = "too_large"       // 4.13
@@ -389,6 +476,10 @@ func (s *CoAPSource) handle(w *responsewriter.ResponseWriter[*udpClient.Conn], r
 	}
 	if !validStationID(station) {
 		reply(coapNotFound, codes.NotFound, "station id is not [A-Za-z0-9_-]{1,64}")
+		return
+	}
+	if id, secure := s.identity(w.Conn()); secure && id != station {
+		reply(coapForbidden, codes.Forbidden, "this DTLS identity may post only to /qingliu/v1/<identity>")
 		return
 	}
 	remote := w.Conn().RemoteAddr()
@@ -484,17 +575,22 @@ func uintOpt(v uint32) []byte {
 // coapMetrics are the endpoint's collectors; no label carries a station or
 // an address.
 type coapMetrics struct {
-	requests *prometheus.CounterVec
-	dropped  *prometheus.CounterVec
-	peers    prometheus.Gauge
-	seconds  prometheus.Histogram
+	requests   *prometheus.CounterVec
+	handshakes *prometheus.CounterVec
+	dropped    *prometheus.CounterVec
+	peers      prometheus.Gauge
+	seconds    prometheus.Histogram
 }
 
 func newCoAPMetrics(reg prometheus.Registerer) (*coapMetrics, error) {
 	m := &coapMetrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "qingliu_coap_requests_total",
-			Help: "CoAP requests answered, by result (stored, rejected, unknown_station, not_found, bad_method, bad_format, too_large, rate_limited, unavailable).",
+			Help: "CoAP requests answered, by result (stored, rejected, unknown_station, not_found, forbidden, bad_method, bad_format, too_large, rate_limited, unavailable).",
+		}, []string{"result"}),
+		handshakes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "qingliu_coap_dtls_handshakes_total",
+			Help: "CoAP DTLS handshakes, by result (ok; unknown_identity: no station has that PSK identity; rate_limited: the source address's token bucket was empty; overload: MaxHandshakes in progress; timeout, which is also how a wrong key shows: the server cannot decrypt the client's Finished and discards it; failed: anything else).",
 		}, []string{"result"}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "qingliu_coap_dropped_total",
@@ -509,7 +605,7 @@ func newCoAPMetrics(reg prometheus.Registerer) (*coapMetrics, error) {
 			Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5},
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.dropped, m.peers, m.seconds} {
+	for _, c := range []prometheus.Collector{m.requests, m.handshakes, m.dropped, m.peers, m.seconds} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("coap: register metrics: %w", err)
 		}

@@ -26,9 +26,9 @@ import (
 // The CoAP test registry: stations are addressed by id in the path.
 const coapStationsYAML = `stations:
   - {id: nb-w1, name: 测试一, medium: water, kind: national, river: 测试河, city: 清远, district: 清城区, lat: 23.7, lon: 113.0, target_class: II,
-     params: {ph: 1h, nh3n: 4h, do: 1h}}
+     params: {ph: 1h, nh3n: 4h, do: 1h}, coap: {psk: "` + coapPSK1 + `"}}
   - {id: nb-w2, name: 测试二, medium: water, kind: national, river: 测试河, city: 清远, district: 清城区, lat: 23.7, lon: 113.0, target_class: II,
-     params: {ph: 1h, nh3n: 4h}}
+     params: {ph: 1h, nh3n: 4h}, coap: {psk: "` + coapPSK2 + `"}}
   - {id: nb-w3, name: 测试三, medium: water, kind: national, river: 测试河, city: 清远, district: 清城区, lat: 23.7, lon: 113.0, target_class: II,
      params: {ph: 1h}}
 `
@@ -50,6 +50,9 @@ func newCoAPEnv(t testing.TB, cfg CoAPConfig) *coapEnv {
 	reg := hjRegistry(t, coapStationsYAML)
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:0"
+	}
+	if cfg.DTLSListen != "" && cfg.PSKs == nil {
+		cfg.PSKs = reg.CoAPKeys()
 	}
 	src, err := NewCoAPSource(cfg, NewPipeline(reg, Limits{}), pub, prom, log, clock.Now)
 	if err != nil {

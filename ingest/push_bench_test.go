@@ -11,9 +11,12 @@ import (
 	"testing"
 	"time"
 
+	piondtls "github.com/pion/dtls/v3"
+	"github.com/plgd-dev/go-coap/v3/dtls"
 	"github.com/plgd-dev/go-coap/v3/message"
 	"github.com/plgd-dev/go-coap/v3/message/codes"
 	"github.com/plgd-dev/go-coap/v3/udp"
+	udpClient "github.com/plgd-dev/go-coap/v3/udp/client"
 )
 
 // BenchmarkPushCTWing is CTWing pushes per second through the real HTTP
@@ -58,12 +61,26 @@ func BenchmarkPushCTWing(b *testing.B) {
 // sent after JetStream stored the reading; 16 client peers.
 func BenchmarkCoAPPost(b *testing.B) {
 	e := newCoAPEnv(b, CoAPConfig{RatePerSec: 1e9, Burst: 1 << 30, MaxPeers: 64})
+	benchCoAPPost(b, e, func() (*udpClient.Conn, error) { return udp.Dial(e.src.Addr()) })
+}
+
+// BenchmarkCoAPPostDTLS is BenchmarkCoAPPost over DTLS (AES-128-CCM-8, one
+// handshake per client, then requests on the session).
+func BenchmarkCoAPPostDTLS(b *testing.B) {
+	e := newCoAPEnv(b, CoAPConfig{RatePerSec: 1e9, Burst: 1 << 30, MaxPeers: 64, DTLSListen: "127.0.0.1:0"})
+	key := mustHex(b, coapPSK1)
+	benchCoAPPost(b, e, func() (*udpClient.Conn, error) {
+		return dtls.Dial(e.src.DTLSAddr(), dtls.NewDTLSClientOptions(pskClient("nb-w1", key, piondtls.TLS_PSK_WITH_AES_128_CCM_8)...))
+	})
+}
+
+func benchCoAPPost(b *testing.B, e *coapEnv, dial func() (*udpClient.Conn, error)) {
 	var seq atomic.Int64
 	base := hjT0.Add(-6 * 24 * time.Hour)
 	b.SetParallelism(8)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
-		cc, err := udp.Dial(e.src.Addr())
+		cc, err := dial()
 		if err != nil {
 			b.Error(err)
 			return

@@ -307,14 +307,14 @@ func buildIngest(ctx context.Context, e *env, connect func(string) (*nats.Conn, 
 		}
 		inputs = append(inputs, component{"ingest-push", ps.Run})
 	}
-	if cfg.CoAP.Listen != "-" {
+	if cfg.CoAP.Listen != "-" || cfg.CoAP.DTLSListen != "" {
 		cs, err := buildCoAP(e, pipe, pub)
 		if err != nil {
 			return nil, err
 		}
 		inputs = append(inputs, component{"ingest-coap", cs.Run})
 	}
-	log.Info("ingest stage ready", "broker", broker.URL, "hj212", cfg.HJ212.Listen, "coap", cfg.CoAP.Listen, "stations", len(e.reg.Stations()))
+	log.Info("ingest stage ready", "broker", broker.URL, "hj212", cfg.HJ212.Listen, "coap", cfg.CoAP.Listen, "coap_dtls", cfg.CoAP.DTLSListen, "stations", len(e.reg.Stations()))
 	return &ingestStage{
 		publishers: []component{{"ingest-publisher", func(ctx context.Context) error {
 			err := pub.Run(ctx)
@@ -401,7 +401,7 @@ func buildPush(e *env, pipe *ingest.Pipeline, pub *ingest.Publisher) (*ingest.Pu
 	return ps, nil
 }
 
-// buildCoAP builds the CoAP endpoint and binds its UDP socket.
+// buildCoAP builds the CoAP endpoint and binds its UDP and DTLS sockets.
 func buildCoAP(e *env, pipe *ingest.Pipeline, pub *ingest.Publisher) (*ingest.CoAPSource, error) {
 	c := e.cfg.CoAP
 	cs, err := ingest.NewCoAPSource(ingest.CoAPConfig{
@@ -411,6 +411,8 @@ func buildCoAP(e *env, pipe *ingest.Pipeline, pub *ingest.Publisher) (*ingest.Co
 		Burst:      c.Burst,
 		MaxPending: c.MaxPending,
 		AckTimeout: c.AckTimeout.D(),
+		DTLSListen: c.DTLSListen,
+		PSKs:       e.reg.CoAPKeys(),
 	}, pipe, pub, e.prom, e.log.With("component", "coap"), time.Now)
 	if err != nil {
 		return nil, err
