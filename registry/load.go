@@ -419,26 +419,9 @@ func (b *builder) hj212(i int, at func(string) string, hc *HJ212Config) *HJ212Id
 	}
 
 	// Messages below never contain the password itself.
-	var pw, pwPath string
-	switch {
-	case hc.Password != "" && hc.PasswordFile != "":
-		b.ps.Addf(at("hj212"), "give password or password_file, not both")
+	pw, pwPath, ok := b.secret(at, "hj212", "password", hc.Password, hc.PasswordFile, "give password, a ${ENV} reference, or password_file")
+	if !ok {
 		return id
-	case hc.Password == "" && hc.PasswordFile == "":
-		b.ps.Addf(at("hj212.password"), "missing (give password, a ${ENV} reference, or password_file)")
-		return id
-	case hc.PasswordFile != "":
-		pwPath = at("hj212.password_file")
-		var ok bool
-		if pw, ok = b.readSecretFile(pwPath, hc.PasswordFile); !ok {
-			return id
-		}
-	default:
-		pwPath = at("hj212.password")
-		var ok bool
-		if pw, _, ok = b.expandEnvRef(pwPath, hc.Password); !ok {
-			return id
-		}
 	}
 	switch {
 	case pw == "":
@@ -590,31 +573,37 @@ func (b *builder) mqtt(i int, at func(string) string, id string, mc *MQTTConfig)
 	return cred
 }
 
+// secret resolves a secret given as section.key (a value or a ${ENV}
+// reference) or section.key_file, and returns it with the path of the key
+// that gave it. Messages never contain the secret; missing says how to give
+// it.
+func (b *builder) secret(at func(string) string, section, key, value, file, missing string) (string, string, bool) {
+	switch {
+	case value != "" && file != "":
+		b.ps.Addf(at(section), "give %s or %s_file, not both", key, key)
+		return "", "", false
+	case value == "" && file == "":
+		b.ps.Addf(at(section+"."+key), "missing (%s)", missing)
+		return "", "", false
+	case file != "":
+		path := at(section + "." + key + "_file")
+		v, ok := b.readSecretFile(path, file)
+		return v, path, ok
+	default:
+		path := at(section + "." + key)
+		v, _, ok := b.expandEnvRef(path, value)
+		return v, path, ok
+	}
+}
+
 // coap compiles a station's DTLS PSK. Messages never contain the key.
 func (b *builder) coap(i int, at func(string) string, id string, cc *CoAPConfig) *CoAPCredential {
 	if cc == nil {
 		return nil
 	}
-	var v, path string
-	switch {
-	case cc.PSK != "" && cc.PSKFile != "":
-		b.ps.Addf(at("coap"), "give psk or psk_file, not both")
+	v, path, ok := b.secret(at, "coap", "psk", cc.PSK, cc.PSKFile, "give psk in hex, a ${ENV} reference, or psk_file")
+	if !ok {
 		return nil
-	case cc.PSK == "" && cc.PSKFile == "":
-		b.ps.Addf(at("coap.psk"), "missing (give psk in hex, a ${ENV} reference, or psk_file)")
-		return nil
-	case cc.PSKFile != "":
-		path = at("coap.psk_file")
-		var ok bool
-		if v, ok = b.readSecretFile(path, cc.PSKFile); !ok {
-			return nil
-		}
-	default:
-		path = at("coap.psk")
-		var ok bool
-		if v, _, ok = b.expandEnvRef(path, cc.PSK); !ok {
-			return nil
-		}
 	}
 	v = strings.TrimSpace(v)
 	key, err := hex.DecodeString(v)
