@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"math"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -37,6 +38,16 @@ type DerivedSink struct {
 	buf    []byte // lines waiting for Flush
 	n      int
 	failed atomic.Int64
+	waters map[waterKey]waterSeen
+}
+
+// waterKey names one water_class series.
+type waterKey struct{ rule, station, window string }
+
+// waterSeen is what was last sent for a water_class series.
+type waterSeen struct {
+	hour int64  // observation hour of the point (Unix hours)
+	sig  uint64 // its content
 }
 
 const (
@@ -49,7 +60,7 @@ const (
 
 // NewDerivedSink builds the sink.
 func NewDerivedSink(js AsyncPublisher, log *slog.Logger) *DerivedSink {
-	return &DerivedSink{js: js, log: log}
+	return &DerivedSink{js: js, log: log, waters: map[waterKey]waterSeen{}}
 }
 
 // Failed is how many points could not be handed to JetStream.
@@ -80,12 +91,23 @@ func (d *DerivedSink) AQI(p AQIPoint) {
 	d.add()
 }
 
-// WaterClass implements SeriesSink.
+// WaterClass implements SeriesSink. A section's class is a step function:
+// a point goes out when the classification changes (the class, attainment,
+// an item's class or exceedance multiple) and for the first evaluation of
+// each hour, so that hourly last() and fill(previous) give the class at any
+// time, without a point for every reading of a section that reports each
+// minute. After a restart the first evaluation of each series goes out.
 func (d *DerivedSink) WaterClass(p WaterClassPoint) {
 	r := p.Result
 	if r.Class == water.None {
 		return
 	}
+	k := waterKey{p.Rule, p.Station, p.Window}
+	now := waterSeen{hour: p.Time.Unix() / 3600, sig: waterSig(&r)}
+	if last, ok := d.waters[k]; ok && last == now {
+		return
+	}
+	d.waters[k] = now
 	e := &d.enc
 	e.Reset()
 	e.StartLine("water_class")
@@ -109,6 +131,37 @@ func (d *DerivedSink) WaterClass(p WaterClassPoint) {
 	}
 	e.EndLine(p.Time)
 	d.add()
+}
+
+// waterSig hashes (FNV-1a) what a water_class point says, but its time.
+func waterSig(r *water.Result) uint64 {
+	const prime = 1099511628211
+	h := uint64(14695981039346656037)
+	mix := func(v uint64) {
+		for range 8 {
+			h = (h ^ v&0xff) * prime
+			v >>= 8
+		}
+	}
+	b2u := func(b bool) uint64 {
+		if b {
+			return 1
+		}
+		return 0
+	}
+	mix(uint64(r.Class))
+	mix(uint64(r.Target))
+	mix(b2u(r.MeetsTarget))
+	for i := range r.Items {
+		it := &r.Items[i]
+		for j := 0; j < len(it.Key); j++ {
+			h = (h ^ uint64(it.Key[j])) * prime
+		}
+		mix(uint64(it.Class))
+		mix(b2u(it.Exceeds) | b2u(it.HasMultiple)<<1)
+		mix(math.Float64bits(it.Multiple))
+	}
+	return h
 }
 
 // add queues the line just encoded.

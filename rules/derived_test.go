@@ -2,6 +2,7 @@ package rules
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -32,7 +33,8 @@ func TestDerivedSinkBatches(t *testing.T) {
 	t0 := time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC)
 	const n = 2*derivedBatchPoints + 7
 	for i := range n {
-		d.WaterClass(WaterClassPoint{Station: "bj-shijiao", Time: t0.Add(time.Duration(i) * time.Minute), Window: "latest", Rule: "wq",
+		// One point an hour: each goes out (see TestDerivedSinkWaterClassSteps).
+		d.WaterClass(WaterClassPoint{Station: "bj-shijiao", Time: t0.Add(time.Duration(i) * time.Hour), Window: "latest", Rule: "wq",
 			Result: water.Result{Class: water.III, Status: "良好", Target: water.II}})
 	}
 	if len(c.msgs) != 2 {
@@ -69,7 +71,7 @@ func TestDerivedSinkBatches(t *testing.T) {
 				}
 			}
 			ts, err := dec.Time(lineprotocol.Nanosecond, time.Time{})
-			if err != nil || !ts.Equal(t0.Add(time.Duration(points)*time.Minute)) {
+			if err != nil || !ts.Equal(t0.Add(time.Duration(points)*time.Hour)) {
 				t.Fatalf("point %d at %v (%v): out of order or lost", points, ts, err)
 			}
 			points++
@@ -80,5 +82,59 @@ func TestDerivedSinkBatches(t *testing.T) {
 	}
 	if points != n {
 		t.Fatalf("%d points sent, want %d", points, n)
+	}
+}
+
+// water_class is a step function: a point when the classification changes
+// and for the first evaluation of each hour, per rule, station and window.
+func TestDerivedSinkWaterClassSteps(t *testing.T) {
+	var c capture
+	d := NewDerivedSink(&c, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	t0 := time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC)
+	res := func(class water.Class, nh3n water.Class, multiple float64) water.Result {
+		return water.Result{Class: class, Status: "x", Target: water.III, MeetsTarget: class <= water.III,
+			Items: []water.Item{{Key: "nh3n", Class: nh3n, Evaluated: true, Exceeds: nh3n > water.III, Multiple: multiple, HasMultiple: true}}}
+	}
+	send := func(station string, minute int, r water.Result) {
+		d.WaterClass(WaterClassPoint{Station: station, Time: t0.Add(time.Duration(minute) * time.Minute), Window: "latest", Rule: "wq", Result: r})
+	}
+	send("a", 0, res(water.II, water.II, 0))    // first: out
+	send("a", 1, res(water.II, water.II, 0))    // same hour, same: not
+	send("a", 2, res(water.IV, water.IV, 0.2))  // class changed: out
+	send("a", 3, res(water.IV, water.IV, 0.3))  // multiple changed: out
+	send("a", 4, res(water.IV, water.IV, 0.3))  // same: not
+	send("b", 4, res(water.IV, water.IV, 0.3))  // another station: out
+	send("a", 59, res(water.IV, water.IV, 0.3)) // same hour: not
+	send("a", 60, res(water.IV, water.IV, 0.3)) // a new hour: out
+	send("a", 61, res(water.II, water.II, 0))   // back: out
+	d.Flush()
+	var got []string
+	for _, m := range c.msgs {
+		dec := lineprotocol.NewDecoderWithBytes(m.Data)
+		for dec.Next() {
+			_, _ = dec.Measurement()
+			station := ""
+			for {
+				k, v, err := dec.NextTag()
+				if err != nil || k == nil {
+					break
+				}
+				if string(k) == "station" {
+					station = string(v)
+				}
+			}
+			for {
+				k, _, err := dec.NextField()
+				if err != nil || k == nil {
+					break
+				}
+			}
+			ts, _ := dec.Time(lineprotocol.Nanosecond, time.Time{})
+			got = append(got, fmt.Sprintf("%s@%d", station, int(ts.Sub(t0).Minutes())))
+		}
+	}
+	want := []string{"a@0", "a@2", "a@3", "b@4", "a@60", "a@61"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("points %v, want %v", got, want)
 	}
 }
