@@ -196,24 +196,8 @@ type SilenceConfig struct {
 	Comment   string    `yaml:"comment"`
 }
 
-// Duration is a time.Duration written like 30s or 15m.
-type Duration time.Duration
-
-// UnmarshalText parses Go duration syntax.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return fmt.Errorf("%q is not a duration like 30s, 15m, 4h", string(b))
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalText writes Go duration syntax.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
-
-// D returns the time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
+// Duration is a time.Duration written like 30s or 15m in YAML.
+type Duration = conf.Duration
 
 // LoadConfig reads routing.yaml: ${ENV} and ${ENV:-default} are expanded,
 // *_file secrets read (relative to the file), unknown keys refused.

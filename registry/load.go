@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -328,7 +329,7 @@ func (b *builder) station(i int, sc *StationConfig) {
 
 	if len(sc.Labels) > 0 {
 		st.Labels = make(map[string]string, len(sc.Labels))
-		for _, k := range sortedKeys(sc.Labels) {
+		for _, k := range slices.Sorted(maps.Keys(sc.Labels)) {
 			if !reLabelKey.MatchString(k) {
 				b.ps.Addf(at("labels."+k), "label key %q does not match [a-z][a-z0-9_]*", k)
 				continue
@@ -344,7 +345,7 @@ func (b *builder) params(at func(string) string, sc *StationConfig, m domain.Med
 		return nil
 	}
 	out := make(map[string]time.Duration, len(sc.Params))
-	for _, k := range sortedKeys(sc.Params) {
+	for _, k := range slices.Sorted(maps.Keys(sc.Params)) {
 		path := at("params." + k)
 		p, ok := LookupParam(k)
 		if !ok {
@@ -370,7 +371,7 @@ func (b *builder) units(at func(string) string, sc *StationConfig) map[string]st
 		return nil
 	}
 	out := make(map[string]string, len(sc.Units))
-	for _, k := range sortedKeys(sc.Units) {
+	for _, k := range slices.Sorted(maps.Keys(sc.Units)) {
 		path := at("units." + k)
 		p, ok := paramRef(k)
 		if !ok {
@@ -701,7 +702,7 @@ func (b *builder) rivers(rcs []RiverConfig) []*River {
 			r.Sections = append(r.Sections, sec)
 		}
 		if len(cities) > 1 && !rc.CrossBorder {
-			b.ps.Addf(at("cross_border"), "sections are in %s: set cross_border: true", strings.Join(sortedKeys(cities), ", "))
+			b.ps.Addf(at("cross_border"), "sections are in %s: set cross_border: true", strings.Join(slices.Sorted(maps.Keys(cities)), ", "))
 		}
 	}
 

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"math"
 	"regexp"
 	"slices"
@@ -327,7 +328,7 @@ func (cc *compiler) rule(i int, rc *RuleConfig) (*rule, []*registry.Station) {
 		"tolerance": rc.Tolerance != 0, "limits": len(rc.Limits) > 0, "daily": rc.Daily != nil,
 		"pm_hourly_mean": len(rc.PMHourlyMean) > 0,
 	}
-	for _, f := range sortedKeys(uses) {
+	for _, f := range slices.Sorted(maps.Keys(uses)) {
 		if set[f] && !slices.Contains(uses[f], k) {
 			ps.Addf(at(f), "not used by kind %s", rc.Kind)
 		}
@@ -375,7 +376,7 @@ func (cc *compiler) rule(i int, rc *RuleConfig) (*rule, []*registry.Station) {
 			for _, v := range cc.std.AQI.Versions() {
 				r.pm24h[v] = v.ID() == "HJ633-2012"
 			}
-			for _, id := range sortedKeys(rc.PMHourlyMean) {
+			for _, id := range slices.Sorted(maps.Keys(rc.PMHourlyMean)) {
 				v := cc.std.AQI.Version(id)
 				switch m := rc.PMHourlyMean[id]; {
 				case v == nil:
@@ -431,7 +432,7 @@ func (cc *compiler) rule(i int, rc *RuleConfig) (*rule, []*registry.Station) {
 			ps.Addf(at("limits"), "missing: parameter → [min, max]")
 		}
 		r.limits = map[string][2]float64{}
-		for _, p := range sortedKeys(rc.Limits) {
+		for _, p := range slices.Sorted(maps.Keys(rc.Limits)) {
 			lim := rc.Limits[p]
 			par, ok := registry.LookupParam(p)
 			switch {
@@ -535,12 +536,12 @@ func (cc *compiler) levels(r *rule, rc *RuleConfig, at func(string) string) {
 		ps.Addf(at("levels"), "missing: at least one of blue, yellow, orange, red")
 		return
 	}
-	for _, key := range sortedKeys(rc.Levels) {
+	for _, key := range slices.Sorted(maps.Keys(rc.Levels)) {
 		if !slices.Contains(levelKeys, key) {
 			ps.Addf(at("levels."+key), "%q is not blue, yellow, orange or red", key)
 		}
 	}
-	for _, key := range sortedKeys(rc.Clear) {
+	for _, key := range slices.Sorted(maps.Keys(rc.Clear)) {
 		if _, ok := rc.Levels[key]; !ok {
 			ps.Addf(at("clear."+key), "no trigger threshold for %s in levels", key)
 		}
@@ -830,15 +831,6 @@ func finite(vs ...float64) bool {
 		}
 	}
 	return true
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 	"time"
 
@@ -96,7 +97,7 @@ func (p *stationPlan) bind(r *rule, std *standards.Set) {
 	case kStuck, kRange:
 		params := r.params
 		if len(params) == 0 {
-			params = sortedKeys(st.Params)
+			params = slices.Sorted(maps.Keys(st.Params))
 		}
 		for _, k := range params {
 			if !st.Reports(k) {
@@ -127,7 +128,7 @@ func (p *stationPlan) bind(r *rule, std *standards.Set) {
 		}
 		params := r.params
 		if len(params) == 0 {
-			params = sortedKeys(st.Params)
+			params = slices.Sorted(maps.Keys(st.Params))
 		}
 		for _, k := range params {
 			if st.Reports(k) {
@@ -136,7 +137,7 @@ func (p *stationPlan) bind(r *rule, std *standards.Set) {
 		}
 	case kWaterClass:
 		b := binding{r: r, id: base, slot: -1}
-		for _, k := range sortedKeys(st.Params) {
+		for _, k := range slices.Sorted(maps.Keys(st.Params)) {
 			it, ok := std.Water.Item(k)
 			if !ok || !it.Classed {
 				continue

@@ -3,6 +3,7 @@ package rules
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -345,7 +346,7 @@ func (e *Engine) scheduleHolds(g *propGroup) {
 }
 
 func (e *Engine) expireHolds(clock int64) {
-	for _, id := range sortedKeys(e.groups) {
+	for _, id := range slices.Sorted(maps.Keys(e.groups)) {
 		g := e.groups[id]
 		done := true
 		for _, m := range g.members {

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -155,12 +156,12 @@ func (e *Engine) Snapshot() *Snapshot {
 			s.Stations = append(s.Stations, snap)
 		}
 	}
-	for _, id := range sortedKeys(e.prop) {
+	for _, id := range slices.Sorted(maps.Keys(e.prop)) {
 		m := e.prop[id]
 		s.Prop = append(s.Prop, PropSnapshot{ID: m.id, Kind: m.kind, Station: m.station, Hop: m.hop, Status: m.status,
 			Level: m.level, Seq: m.seq, ETA: m.eta, Joint: m.joint, Jur: m.jur, Confidence: m.confidence, HoldUntil: m.holdUntil})
 	}
-	for _, id := range sortedKeys(e.groups) {
+	for _, id := range slices.Sorted(maps.Keys(e.groups)) {
 		g := e.groups[id]
 		gs := GroupSnapshot{ID: g.id, Param: g.param, Window: g.window, Start: g.start, Confirmed: g.confirmed,
 			ConfirmedBy: g.confirmedBy, Value: g.value, Evidence: g.ev}
@@ -275,7 +276,7 @@ func (e *Engine) Restore(snap *Snapshot, now time.Time) ([]domain.Transition, er
 	}
 	// River warnings of an event whose origin no longer propagates (its
 	// rule or station is gone, or propagation was removed) are resolved.
-	for _, id := range sortedKeys(e.groups) {
+	for _, id := range slices.Sorted(maps.Keys(e.groups)) {
 		g := e.groups[id]
 		origin := g.sources[0]
 		_, ok := e.set.byID[origin.station]

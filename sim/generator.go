@@ -3,6 +3,7 @@ package sim
 import (
 	"container/heap"
 	"iter"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -77,7 +78,7 @@ func NewGenerator(stations []*registry.Station, model *Model, opt GeneratorOptio
 	})
 	for _, st := range sorted {
 		s := &sched{st: st, rank: len(g.q)}
-		for _, p := range sortedKeys(st.Params) {
+		for _, p := range slices.Sorted(maps.Keys(st.Params)) {
 			if d := st.Params[p]; d > 0 {
 				s.params = append(s.params, p)
 				s.every = append(s.every, d)
@@ -249,13 +250,4 @@ func (q *schedQueue) Pop() any {
 	x := old[len(old)-1]
 	*q = old[:len(old)-1]
 	return x
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

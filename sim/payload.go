@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/qingliu/qingliu/domain"
+	"github.com/qingliu/qingliu/internal/bus"
 	"github.com/qingliu/qingliu/registry"
 )
 
@@ -121,27 +122,9 @@ func encode(t time.Time, seq int64, fs []field) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, f.key)
+		b = bus.AppendString(b, f.key)
 		b = append(b, ':')
 		b = append(b, f.raw...)
 	}
 	return append(b, "}}"...)
-}
-
-// appendJSONString appends s as a JSON string.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			b = append(b, '\\', c)
-		case c < 0x20:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		default:
-			b = append(b, c)
-		}
-	}
-	return append(b, '"')
 }

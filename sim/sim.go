@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"net/url"
 	"os"
@@ -200,7 +201,7 @@ func (c Config) Validate(reg Registry) error {
 		if cr, ok := c.Credentials[st.ID]; c.Credentials != nil && (!ok || cr.Username == "" || cr.Password == "") {
 			bad("credentials: station %q has no MQTT user name and password", st.ID)
 		}
-		for _, p := range sortedKeys(st.Units) {
+		for _, p := range slices.Sorted(maps.Keys(st.Units)) {
 			if _, _, err := deviceValue(st, p, 1); err != nil {
 				bad("station %q: unit of %q: %w", st.ID, p, err)
 			}

@@ -40,9 +40,9 @@ func EncodeWithID(r *domain.Reading) (body []byte, id string, err error) {
 // sorted order.
 func appendReading(b []byte, r *domain.Reading, keys []string) ([]byte, error) {
 	b = append(b, `{"station":`...)
-	b = appendString(b, r.Station)
+	b = AppendString(b, r.Station)
 	b = append(b, `,"medium":`...)
-	b = appendString(b, string(r.Medium))
+	b = AppendString(b, string(r.Medium))
 	b = append(b, `,"ts":"`...)
 	b = r.Time.AppendFormat(b, time.RFC3339Nano)
 	b = append(b, '"')
@@ -51,7 +51,7 @@ func appendReading(b []byte, r *domain.Reading, keys []string) ([]byte, error) {
 		b = strconv.AppendInt(b, *r.Seq, 10)
 	}
 	b = append(b, `,"source":`...)
-	b = appendString(b, string(r.Source))
+	b = AppendString(b, string(r.Source))
 	b = append(b, `,"values":{`...)
 	for i, k := range keys {
 		v := r.Values[k]
@@ -61,7 +61,7 @@ func appendReading(b []byte, r *domain.Reading, keys []string) ([]byte, error) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, k)
+		b = AppendString(b, k)
 		b = append(b, ':')
 		b = strconv.AppendFloat(b, v, 'g', -1, 64)
 	}
@@ -74,9 +74,9 @@ func appendReading(b []byte, r *domain.Reading, keys []string) ([]byte, error) {
 				b = append(b, ',')
 			}
 			first = false
-			b = appendString(b, k)
+			b = AppendString(b, k)
 			b = append(b, ':')
-			b = appendString(b, string(r.Flags[k]))
+			b = AppendString(b, string(r.Flags[k]))
 		}
 		b = append(b, '}')
 	}
@@ -87,11 +87,13 @@ func appendReading(b []byte, r *domain.Reading, keys []string) ([]byte, error) {
 	}
 	if r.Interval != domain.IntervalInstant {
 		b = append(b, `,"interval":`...)
-		b = appendString(b, string(r.Interval))
+		b = AppendString(b, string(r.Interval))
 	}
 	return append(b, '}'), nil
 }
 
+// sortedKeys is slices.Sorted(maps.Keys(m)) with the slice allocated once:
+// it runs for every reading ingest encodes.
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -101,8 +103,9 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// appendString appends s as a JSON string.
-func appendString(b []byte, s string) []byte {
+// AppendString appends s as a JSON string, escaping only what JSON requires
+// (the simulator writes its payloads with it too).
+func AppendString(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	for i := 0; i < len(s); i++ {

@@ -5,6 +5,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -573,13 +574,13 @@ func (c *Config) validatePush(ps *conf.Problems) {
 		ps.Addf("push.onenet.aes_key", "is %d bytes; OneNET generates 16 characters", len(k))
 	}
 	fields := func(path string, m map[string]Field) {
-		for _, k := range sortedKeys(m) {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
 			if m[k].Param == "" {
 				ps.Addf(path+"."+k, "no parameter")
 			}
 		}
 	}
-	for _, id := range sortedKeys(p.CTWing.Products) {
+	for _, id := range slices.Sorted(maps.Keys(p.CTWing.Products)) {
 		fields("push.ctwing.products."+id+".fields", p.CTWing.Products[id].Fields)
 	}
 	fields("push.onenet.streams", p.OneNET.Streams)
@@ -656,15 +657,6 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
-
 // Path resolves p relative to the directory of qingliu.yaml.
 func (c *Config) Path(p string) string {
 	if p == "" || filepath.IsAbs(p) {
@@ -684,24 +676,8 @@ func (i InfluxDB) BucketName() string {
 	return i.Database + "/" + i.RetentionPolicy
 }
 
-// Duration is a time.Duration written as "30s", "7d" is not accepted: use h.
-type Duration time.Duration
-
-// UnmarshalText parses Go duration syntax.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return fmt.Errorf("%q is not a duration like 500ms, 30s, 168h", string(b))
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalText writes Go duration syntax.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
-
-// D returns the time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
+// Duration is a time.Duration written like 30s or 15m in YAML.
+type Duration = conf.Duration
 
 func oneOf(s string, vals ...string) bool {
 	for _, v := range vals {
