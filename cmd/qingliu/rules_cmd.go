@@ -76,15 +76,8 @@ func buildRules(ctx context.Context, e *env, connect func(string) (*nats.Conn, e
 	if err != nil {
 		return nil, err
 	}
-	nc, err := connect("qingliu-rules")
+	nc, js, err := stageJetStream(ctx, cfg, connect, "qingliu-rules", jetstream.WithPublishAsyncMaxPending(4096))
 	if err != nil {
-		return nil, err
-	}
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
-	if err != nil {
-		return nil, fmt.Errorf("jetstream: %w", err)
-	}
-	if err := ensureStreams(ctx, js, cfg); err != nil {
 		return nil, err
 	}
 	// Maintenance windows made through the alert API live in its silences

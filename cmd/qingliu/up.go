@@ -258,15 +258,8 @@ func configMQTT(cfg *config.Config) (mqttEndpoint, error) {
 
 func buildIngest(ctx context.Context, e *env, connect func(string) (*nats.Conn, error), broker mqttEndpoint) (*ingestStage, error) {
 	cfg, log := e.cfg, e.log.With("component", "ingest")
-	nc, err := connect("qingliu-ingest")
+	nc, js, err := stageJetStream(ctx, cfg, connect, "qingliu-ingest", jetstream.WithPublishAsyncMaxPending(cfg.MQTT.MaxInflight*2))
 	if err != nil {
-		return nil, err
-	}
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(cfg.MQTT.MaxInflight*2))
-	if err != nil {
-		return nil, fmt.Errorf("jetstream: %w", err)
-	}
-	if err := ensureStreams(ctx, js, cfg); err != nil {
 		return nil, err
 	}
 	m := ingest.NewMetrics(e.prom)
@@ -426,15 +419,8 @@ func buildCoAP(e *env, pipe *ingest.Pipeline, pub *ingest.Publisher) (*ingest.Co
 
 func buildWriter(ctx context.Context, e *env, connect func(string) (*nats.Conn, error)) ([]component, error) {
 	cfg, log := e.cfg, e.log.With("component", "writer")
-	nc, err := connect("qingliu-writer")
+	nc, js, err := stageJetStream(ctx, cfg, connect, "qingliu-writer")
 	if err != nil {
-		return nil, err
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, fmt.Errorf("jetstream: %w", err)
-	}
-	if err := ensureStreams(ctx, js, cfg); err != nil {
 		return nil, err
 	}
 	cons, err := bus.Consumer(ctx, js, bus.StreamReadings, bus.WriterConsumer(cfg.Writer.BatchSize, 30*time.Second))
@@ -503,15 +489,8 @@ func buildWriter(ctx context.Context, e *env, connect func(string) (*nats.Conn, 
 // its own durable consumer so that InfluxDB never holds up alerting.
 func buildAlert(ctx context.Context, e *env, connect func(string) (*nats.Conn, error)) ([]component, error) {
 	cfg, log := e.cfg, e.log.With("component", "alert")
-	nc, err := connect("qingliu-alert")
+	nc, js, err := stageJetStream(ctx, cfg, connect, "qingliu-alert", jetstream.WithPublishAsyncMaxPending(4096))
 	if err != nil {
-		return nil, err
-	}
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
-	if err != nil {
-		return nil, fmt.Errorf("jetstream: %w", err)
-	}
-	if err := ensureStreams(ctx, js, cfg); err != nil {
 		return nil, err
 	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -542,6 +521,26 @@ func buildAlert(ctx context.Context, e *env, connect func(string) (*nats.Conn, e
 		nc.Close()
 		return err
 	}}}, nil
+}
+
+// stageJetStream connects a stage to NATS as name and makes sure the
+// streams exist; on failure the connection is closed again.
+func stageJetStream(ctx context.Context, cfg *config.Config, connect func(string) (*nats.Conn, error), name string,
+	opts ...jetstream.JetStreamOpt) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := connect(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	js, err := jetstream.New(nc, opts...)
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("jetstream: %w", err)
+	}
+	if err := ensureStreams(ctx, js, cfg); err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return nc, js, nil
 }
 
 func ensureStreams(ctx context.Context, js jetstream.JetStream, cfg *config.Config) error {
