@@ -11,6 +11,7 @@ package standards
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,8 +23,9 @@ import (
 	"github.com/qingliu/qingliu/standards/water"
 )
 
-// DefaultDir is where the shipped tables live, relative to the working
-// directory.
+// DefaultDir is where the shipped tables live in the repository, relative to
+// its root. The same files are built into the binary (package configs) for
+// the commands that run outside a checkout.
 const DefaultDir = "configs/standards"
 
 // Set is every standards table, compiled and validated. It is immutable and
@@ -44,14 +46,21 @@ var kinds = []string{water.Kind, aqi.Kind, aqi.ValidityKind, severity.Kind}
 // version. The error, if any, is a *conf.Error listing every problem of
 // every file with its file, path and reason.
 func Load(dir string) (*Set, error) {
-	ps := conf.Problems{File: dir}
-	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
-	if err != nil {
-		ps.Addf("", "list tables: %v", err)
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		ps := conf.Problems{File: dir}
+		ps.Addf("", "not a readable directory")
 		return nil, ps.Err()
 	}
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		ps.Addf("", "not a readable directory")
+	return LoadFS(os.DirFS(dir), dir)
+}
+
+// LoadFS is Load over the *.yaml files at the root of fsys, such as the
+// tables built into the binary; name is how problems refer to the directory.
+func LoadFS(fsys fs.FS, name string) (*Set, error) {
+	ps := conf.Problems{File: name}
+	files, err := fs.Glob(fsys, "*.yaml")
+	if err != nil {
+		ps.Addf("", "list tables: %v", err)
 		return nil, ps.Err()
 	}
 	slices.Sort(files)
@@ -60,8 +69,9 @@ func Load(dir string) (*Set, error) {
 	var versions []*aqi.Version
 	var validity *aqi.Validity
 	first := map[string]string{}
-	for _, file := range files {
-		data, err := os.ReadFile(file)
+	for _, base := range files {
+		file := filepath.Join(name, base)
+		data, err := fs.ReadFile(fsys, base)
 		if err != nil {
 			ps.Merge(&conf.Error{Problems: []conf.Problem{{File: file, Msg: "cannot read: " + err.Error()}}})
 			continue

@@ -55,9 +55,9 @@ func newRulesCmd() *cobra.Command {
 
 // loadRules loads the registry-dependent rules set and the standards it needs.
 func loadRules(rulesPath string, reg *registry.Registry, stdDir string) (*rules.Set, error) {
-	std, err := standards.Load(stdDir)
+	std, err := loadStandards(stdDir)
 	if err != nil {
-		return nil, badInput(fmt.Errorf("load standards: %s", oneLineError(err)))
+		return nil, err
 	}
 	set, err := rules.Load(rulesPath, reg, std)
 	if err != nil {
@@ -239,7 +239,7 @@ and skipped. Bad input (unreadable line, unknown station) exits 2.`,
 	}
 	cmd.Flags().StringVar(&rulesPath, "rules", defaultRules, "rules file")
 	cmd.Flags().StringVar(&stationsPath, "stations", defaultStations, "station registry")
-	cmd.Flags().StringVar(&stdDir, "standards", standards.DefaultDir, "directory of the standards tables")
+	cmd.Flags().StringVar(&stdDir, "standards", "", standardsFlagUsage)
 	cmd.SilenceUsage, cmd.SilenceErrors = true, true
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return badInput(err) })
 	return cmd

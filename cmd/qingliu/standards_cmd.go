@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/qingliu/qingliu/configs"
 	"github.com/qingliu/qingliu/domain"
 	"github.com/qingliu/qingliu/standards"
 	"github.com/qingliu/qingliu/standards/aqi"
@@ -29,14 +30,25 @@ import (
 var chinaStandardTime = time.FixedZone("CST", 8*60*60)
 
 func addStandardsFlag(cmd *cobra.Command, dir *string) {
-	cmd.Flags().StringVar(dir, "standards", standards.DefaultDir, "directory of the standards tables")
+	cmd.Flags().StringVar(dir, "standards", "", standardsFlagUsage)
 	cmd.SilenceUsage = true
 	cmd.SilenceErrors = true
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return badInput(err) })
 }
 
+const standardsFlagUsage = "directory of the standards tables (default: the tables built into this binary, as in " + standards.DefaultDir + ")"
+
+// loadStandards loads the tables of dir, or the built-in copy of
+// configs/standards when dir is empty, so an analyst gets the same answer
+// from any working directory.
 func loadStandards(dir string) (*standards.Set, error) {
-	set, err := standards.Load(dir)
+	var set *standards.Set
+	var err error
+	if dir == "" {
+		set, err = standards.LoadFS(configs.Standards(), "built-in "+standards.DefaultDir)
+	} else {
+		set, err = standards.Load(dir)
+	}
 	if err != nil {
 		return nil, badInput(fmt.Errorf("load standards: %s", oneLineError(err)))
 	}
