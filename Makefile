@@ -34,6 +34,7 @@ check: build
 	$(BIN) check
 
 test: deps
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 	$(GO) test -count=1 -race -timeout 20m ./...
 

@@ -825,4 +825,3 @@ func orInvalid(m domain.Medium) string {
 	}
 	return "not a water"
 }
-
