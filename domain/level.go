@@ -21,15 +21,17 @@ const (
 )
 
 type levelInfo struct {
-	name, roman, zh, zhGrade, cap, color string
+	name, roman, romanU, zh, zhGrade, cap, color string
 }
 
+// romanU is the grade in the Unicode Roman numerals (U+2160…) that Chinese
+// plans and notices print (Ⅳ级预警); ASCII roman is what most people type.
 var levels = [...]levelInfo{
-	None:   {"none", "0", "无", "", "", "#00e400"},
-	Blue:   {"blue", "IV", "蓝色预警", "一般", "Minor", "#1e6fff"},
-	Yellow: {"yellow", "III", "黄色预警", "较重", "Moderate", "#ffd400"},
-	Orange: {"orange", "II", "橙色预警", "严重", "Severe", "#ff7e00"},
-	Red:    {"red", "I", "红色预警", "特别严重", "Extreme", "#ff0000"},
+	None:   {"none", "0", "", "无", "", "", "#00e400"},
+	Blue:   {"blue", "IV", "Ⅳ", "蓝色预警", "一般", "Minor", "#1e6fff"},
+	Yellow: {"yellow", "III", "Ⅲ", "黄色预警", "较重", "Moderate", "#ffd400"},
+	Orange: {"orange", "II", "Ⅱ", "橙色预警", "严重", "Severe", "#ff7e00"},
+	Red:    {"red", "I", "Ⅰ", "红色预警", "特别严重", "Extreme", "#ff0000"},
 }
 
 // Levels lists every level in ascending order.
@@ -92,8 +94,7 @@ func (l Level) MarshalText() ([]byte, error) {
 	return []byte(levels[l].name), nil
 }
 
-// UnmarshalText accepts the English name, the Roman grade, the Chinese name or
-// colour word (蓝/蓝色/蓝色预警), case-insensitively.
+// UnmarshalText accepts every spelling ParseLevel does.
 func (l *Level) UnmarshalText(b []byte) error {
 	v, err := ParseLevel(string(b))
 	if err != nil {
@@ -103,13 +104,20 @@ func (l *Level) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// ParseLevel parses any of the accepted spellings of a level.
+// ParseLevel parses any of the accepted spellings of a level, surrounding
+// space ignored: the English name (blue, case-insensitive); the grade in
+// ASCII or Unicode Roman numerals, optionally followed by 级 (IV, iv, Ⅳ,
+// Ⅳ级; 0 for none); the Chinese name, colour or colour word (蓝色预警, 蓝色,
+// 蓝; 无 for none); the severity word (一般, 较重, 严重, 特别严重).
 func ParseLevel(s string) (Level, error) {
 	t := strings.TrimSpace(s)
+	graded := strings.TrimSpace(strings.TrimSuffix(t, "级"))
 	for i, in := range levels {
 		zhColor := strings.TrimSuffix(in.zh, "预警")
 		if strings.EqualFold(t, in.name) || strings.EqualFold(t, in.roman) ||
-			t == in.zh || (zhColor != "" && (t == zhColor || t == strings.TrimSuffix(zhColor, "色"))) {
+			t == in.zh || (zhColor != "" && (t == zhColor || t == strings.TrimSuffix(zhColor, "色"))) ||
+			(in.romanU != "" && (strings.EqualFold(graded, in.roman) || strings.EqualFold(graded, in.romanU))) ||
+			(in.zhGrade != "" && t == in.zhGrade) {
 			return Level(i), nil
 		}
 	}

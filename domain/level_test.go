@@ -2,7 +2,9 @@ package domain
 
 import (
 	"encoding/json"
+	"fmt"
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -82,12 +84,32 @@ func TestLevelRoundTrip(t *testing.T) {
 			t.Errorf("JSON round trip %s: %s → %+v", l, js, out)
 		}
 
-		for _, s := range []string{l.String(), l.Roman(), l.Chinese()} {
+		for _, s := range append([]string{l.String(), l.Roman(), l.Chinese(), l.ChineseGrade()}, spellings[l]...) {
+			if s == "" {
+				continue
+			}
 			if got, err := ParseLevel(s); err != nil || got != l {
 				t.Errorf("ParseLevel(%q) = %s, %v; want %s", s, got, err, l)
 			}
+			if err := back.UnmarshalText([]byte(s)); err != nil || back != l {
+				t.Errorf("UnmarshalText(%q) = %s, %v; want %s", s, back, err, l)
+			}
+			js, _ := json.Marshal(s)
+			if err := json.Unmarshal(js, &back); err != nil || back != l {
+				t.Errorf("json.Unmarshal(%s) = %s, %v; want %s", js, back, err, l)
+			}
 		}
 	}
+}
+
+// spellings lists every documented spelling of each level (ParseLevel's doc
+// comment), as a duty officer may type or paste it.
+var spellings = map[Level][]string{
+	None:   {"none", "NONE", "None", "0", "无"},
+	Blue:   {"blue", "Blue", " blue ", "IV", "iv", "Ⅳ", "ⅳ", "IV级", "Ⅳ级", "Ⅳ 级", "蓝色预警", "蓝色", "蓝", "一般"},
+	Yellow: {"yellow", "YELLOW", "III", "iii", "Ⅲ", "III级", "Ⅲ级", "黄色预警", "黄色", "黄", "较重"},
+	Orange: {"orange", "Orange", "II", "ii", "Ⅱ", "II级", "Ⅱ级", "橙色预警", "橙色", "橙", "严重"},
+	Red:    {"red", "RED", "I", "i", "Ⅰ", "I级", "Ⅰ级", "红色预警", "红色", "红", "特别严重", "\tred\n"},
 }
 
 func TestParseLevelSpellings(t *testing.T) {
@@ -106,9 +128,15 @@ func TestParseLevelSpellings(t *testing.T) {
 			t.Errorf("ParseLevel(%q) = %s, %v; want %s", tt.in, got, err, tt.want)
 		}
 	}
-	for _, bad := range []string{"", "purple", "V", "5", "色", "预警"} {
-		if got, err := ParseLevel(bad); err == nil {
+	for _, bad := range []string{"", " ", "purple", "V", "Ⅴ", "IIII", "IIV", "5", "1", "0级", "级", "色", "预警", "蓝色色", "红色预警级", "特别", "blue级"} {
+		got, err := ParseLevel(bad)
+		if err == nil {
 			t.Errorf("ParseLevel(%q) = %s, want an error", bad, got)
+			continue
+		}
+		// The duty officer must see what was rejected.
+		if want := fmt.Sprintf("%q", bad); !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseLevel(%q) error %q does not name the value", bad, err)
 		}
 	}
 	var l Level
