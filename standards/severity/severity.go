@@ -110,8 +110,8 @@ type file struct {
 	} `yaml:"water"`
 	AQIHourly   []fileIntBand `yaml:"aqi_hourly"`
 	Persistence struct {
-		DayAbove    int        `yaml:"day_above"`
-		SevereAbove int        `yaml:"severe_above"`
+		DayAbove    *int       `yaml:"day_above"`
+		SevereAbove *int       `yaml:"severe_above"`
 		Rules       []fileRule `yaml:"rules"`
 	} `yaml:"aqi_daily_persistence"`
 	Legacy []fileCity `yaml:"legacy"`
@@ -254,13 +254,25 @@ func floatBands(ps *conf.Problems, path string, list []fileFloatBand) []floatBan
 func (m *Mappings) compilePersistence(ps *conf.Problems, f *file) {
 	p := f.Persistence
 	const path = "aqi_daily_persistence"
-	switch {
-	case p.DayAbove < 0 || p.DayAbove >= AQIMax:
-		ps.Addf(path+".day_above", "%d is outside 0..%d", p.DayAbove, AQIMax-1)
-	case p.SevereAbove <= p.DayAbove || p.SevereAbove >= AQIMax:
-		ps.Addf(path+".severe_above", "%d must be above day_above (%d) and below %d", p.SevereAbove, p.DayAbove, AQIMax)
+	// Both thresholds are required: a missing day_above would silently count
+	// every day with an AQI above 0 as polluted.
+	if p.DayAbove == nil {
+		ps.Addf(path+".day_above", "missing")
+	} else {
+		m.dayAbove = *p.DayAbove
 	}
-	m.dayAbove, m.severeAbove = p.DayAbove, p.SevereAbove
+	if p.SevereAbove == nil {
+		ps.Addf(path+".severe_above", "missing")
+	} else {
+		m.severeAbove = *p.SevereAbove
+	}
+	switch {
+	case p.DayAbove == nil || p.SevereAbove == nil:
+	case m.dayAbove < 0 || m.dayAbove >= AQIMax:
+		ps.Addf(path+".day_above", "%d is outside 0..%d", m.dayAbove, AQIMax-1)
+	case m.severeAbove <= m.dayAbove || m.severeAbove >= AQIMax:
+		ps.Addf(path+".severe_above", "%d must be above day_above (%d) and below %d", m.severeAbove, m.dayAbove, AQIMax)
+	}
 	if len(p.Rules) == 0 {
 		ps.Addf(path+".rules", "missing")
 		return
@@ -279,13 +291,13 @@ func (m *Mappings) compilePersistence(ps *conf.Problems, f *file) {
 		if r.minSevere < 0 || r.minSevere > r.minDays {
 			ps.Addf(rp+".min_severe_days", "%d is outside 0..min_days (%d)", r.minSevere, r.minDays)
 		}
-		if r.minPeak != 0 && (r.minPeak <= p.DayAbove || r.minPeak > AQIMax) {
-			ps.Addf(rp+".min_peak", "%d is outside %d..%d", r.minPeak, p.DayAbove+1, AQIMax)
+		if r.minPeak != 0 && (r.minPeak <= m.dayAbove || r.minPeak > AQIMax) {
+			ps.Addf(rp+".min_peak", "%d is outside %d..%d", r.minPeak, m.dayAbove+1, AQIMax)
 		}
 		if r.level == domain.None {
 			continue // reported above; comparing it with other rules adds only noise
 		}
-		if r.minDays == 1 && r.minSevere == 0 && r.minPeak == 0 {
+		if e := m.implied(r); e.minDays == 1 && e.minSevere == 0 && e.minPeak <= m.dayAbove+1 {
 			base = true
 		}
 		if len(m.rules) > 0 {
@@ -301,8 +313,12 @@ func (m *Mappings) compilePersistence(ps *conf.Problems, f *file) {
 			switch {
 			case o.minDays == r.minDays && o.minSevere == r.minSevere && o.minPeak == r.minPeak:
 				ps.Addf(rp, "overlap: same conditions as rules[%d]", o.at)
-			case r.level > o.level && r.minDays <= o.minDays && r.minSevere <= o.minSevere && r.minPeak <= o.minPeak:
+			case r.level > o.level && m.firesWhenever(r, o):
 				ps.Addf(rp, "not monotone: this %s rule fires whenever the %s rule rules[%d] does", r.level, o.level, o.at)
+			case r.level == o.level && m.firesWhenever(o, r):
+				ps.Addf(rp, "shadowed: the %s rule rules[%d] fires whenever this one does, so this rule never decides", o.level, o.at)
+			case r.level == o.level && m.firesWhenever(r, o):
+				ps.Addf(fmt.Sprintf("%s.rules[%d]", path, o.at), "shadowed: the %s rule rules[%d] fires whenever this one does, so this rule never decides", r.level, r.at)
 			}
 		}
 		m.rules = append(m.rules, r)
@@ -312,6 +328,27 @@ func (m *Mappings) compilePersistence(ps *conf.Problems, f *file) {
 	}
 }
 
+// implied returns r with the thresholds its other conditions imply made
+// explicit: every episode day is above day_above, a day above severe_above
+// makes the peak exceed it, and a peak above severe_above is a severe day.
+func (m *Mappings) implied(r rule) rule {
+	if r.minPeak > m.severeAbove {
+		r.minSevere = max(r.minSevere, 1)
+	}
+	r.minPeak = max(r.minPeak, m.dayAbove+1)
+	if r.minSevere > 0 {
+		r.minPeak = max(r.minPeak, m.severeAbove+1)
+	}
+	return r
+}
+
+// firesWhenever reports whether rule a matches every episode rule b matches:
+// a's implied thresholds are nowhere above b's.
+func (m *Mappings) firesWhenever(a, b rule) bool {
+	a, b = m.implied(a), m.implied(b)
+	return a.minDays <= b.minDays && a.minSevere <= b.minSevere && a.minPeak <= b.minPeak
+}
+
 func (m *Mappings) compileLegacy(ps *conf.Problems, list []fileCity) {
 	for i, fc := range list {
 		p := fmt.Sprintf("legacy[%d]", i)
@@ -319,8 +356,8 @@ func (m *Mappings) compileLegacy(ps *conf.Problems, list []fileCity) {
 		if fc.City == "" {
 			ps.Addf(p+".city", "missing")
 		}
-		for _, k := range []string{fc.City, fc.NameZh} {
-			if k == "" {
+		for j, k := range []string{fc.City, fc.NameZh} {
+			if k == "" || (j == 1 && norm(k) == norm(fc.City)) {
 				continue
 			}
 			if _, dup := m.cityIndex[norm(k)]; dup {
