@@ -48,10 +48,16 @@ type rule struct {
 	at                          int // index in the file, for messages
 }
 
+type legacyGrade struct {
+	level domain.Level
+	at    int // index in the city's grades, for explanations
+}
+
 type city struct {
 	key, name string
-	grades    map[string]domain.Level // every spelling → level
-	order     []string                // canonical grades, ascending
+	at        int                    // index in legacy, for explanations
+	grades    map[string]legacyGrade // every spelling → grade
+	order     []string               // canonical grades, ascending
 }
 
 // Mappings is the compiled set of mappings. It is immutable and safe for
@@ -352,7 +358,7 @@ func (m *Mappings) firesWhenever(a, b rule) bool {
 func (m *Mappings) compileLegacy(ps *conf.Problems, list []fileCity) {
 	for i, fc := range list {
 		p := fmt.Sprintf("legacy[%d]", i)
-		c := &city{key: fc.City, name: fc.NameZh, grades: map[string]domain.Level{}}
+		c := &city{key: fc.City, name: fc.NameZh, at: i, grades: map[string]legacyGrade{}}
 		if fc.City == "" {
 			ps.Addf(p+".city", "missing")
 		}
@@ -395,7 +401,7 @@ func (m *Mappings) compileLegacy(ps *conf.Problems, list []fileCity) {
 				if _, dup := c.grades[k]; dup {
 					ps.Addf(gp, "overlap: %q already names another grade of %s", s, fc.City)
 				}
-				c.grades[k] = l
+				c.grades[k] = legacyGrade{level: l, at: j}
 			}
 			c.order = append(c.order, g.Grade)
 		}
@@ -408,48 +414,153 @@ func norm(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 // Info returns the file's header.
 func (m *Mappings) Info() meta.Info { return m.info }
 
+// Explanation says why a mapping gave its level, for analysts: the entries
+// of the mappings file that decided it, by the path `qingliu check` uses, and
+// one line in words.
+type Explanation struct {
+	Level   domain.Level
+	Matched []string // e.g. aqi_daily_persistence.rules[3]; empty when no entry applies
+	Why     string
+	Episode *Episode // ExplainPersistence only: the deciding episode, nil when there is none
+}
+
+// Episode is a run of consecutive days with a daily AQI above day_above.
+type Episode struct {
+	First, Last int // indices into the daily values, inclusive
+	SevereDays  int // days above severe_above
+	Peak        int // the highest daily AQI of the run
+}
+
+// Days returns the length of the episode in days.
+func (e Episode) Days() int { return e.Last - e.First + 1 }
+
 // Water maps a section class against its target class onto the scale: none
 // when the class meets the target (or either is None); otherwise the higher of
 // the class-gap level and the exceedance-multiple level, raised by the
-// configured steps for a drinking-water source (capped at red).
+// configured steps for a drinking-water source (capped at red). A level of
+// none is not escalated: a drinking-water source within its target, or one
+// the tables map to none, does not alarm.
 func (m *Mappings) Water(class, target water.Class, multiple float64, drinkingSource bool) domain.Level {
+	return m.water(class, target, multiple, drinkingSource).level
+}
+
+type waterMatch struct {
+	level, before domain.Level // with and without the drinking-source escalation
+	gap, mul      int          // index of the matching class_gap and multiple band, -1 for none
+}
+
+func (m *Mappings) water(class, target water.Class, multiple float64, drinkingSource bool) waterMatch {
+	w := waterMatch{gap: -1, mul: -1}
 	if class == water.None || target == water.None || class <= target {
-		return domain.None
+		return w
 	}
 	gap := int(class - target)
-	l := domain.None
-	for _, b := range m.gap {
+	w.gap = len(m.gap) - 1 // a gap beyond the last band takes its level
+	for i, b := range m.gap {
 		if gap >= b.lo && gap <= b.hi {
-			l = b.level
+			w.gap = i
+			break
 		}
 	}
-	if gap > m.gap[len(m.gap)-1].hi {
-		l = m.gap[len(m.gap)-1].level
-	}
+	w.before = m.gap[w.gap].level
 	if !math.IsNaN(multiple) {
-		for _, b := range m.multiple {
-			if multiple >= b.lo && multiple < b.hi && b.level > l {
-				l = b.level
+		for i, b := range m.multiple {
+			if multiple >= b.lo && multiple < b.hi {
+				w.mul = i
+				w.before = max(w.before, b.level)
+				break
 			}
 		}
 	}
-	if drinkingSource && l != domain.None {
-		l = l.Raise(m.escalation)
+	w.level = w.before
+	if drinkingSource && w.level != domain.None {
+		w.level = w.level.Raise(m.escalation)
 	}
-	return l
+	return w
+}
+
+// ExplainWater is Water with the bands that decided and why.
+func (m *Mappings) ExplainWater(class, target water.Class, multiple float64, drinkingSource bool) Explanation {
+	w := m.water(class, target, multiple, drinkingSource)
+	e := Explanation{Level: w.level, Matched: []string{}}
+	switch {
+	case class == water.None || target == water.None:
+		e.Why = "no class or no target class to compare"
+		return e
+	case class <= target:
+		e.Why = fmt.Sprintf("class %s meets target %s", class, target)
+		return e
+	}
+	g := m.gap[w.gap]
+	why := []string{fmt.Sprintf("class %s against target %s (gap %d): water.class_gap[%d] gives %s", class, target, int(class-target), w.gap, g.level)}
+	if g.level == w.before {
+		e.Matched = append(e.Matched, fmt.Sprintf("water.class_gap[%d]", w.gap))
+	}
+	switch {
+	case math.IsNaN(multiple):
+		why = append(why, "exceedance multiple unknown")
+	case w.mul < 0:
+		why = append(why, fmt.Sprintf("exceedance multiple %v is in no band", multiple))
+	default:
+		b := m.multiple[w.mul]
+		why = append(why, fmt.Sprintf("exceedance multiple %v: water.multiple[%d] gives %s", multiple, w.mul, b.level))
+		if b.level == w.before {
+			e.Matched = append(e.Matched, fmt.Sprintf("water.multiple[%d]", w.mul))
+		}
+	}
+	if drinkingSource {
+		switch {
+		case w.level != w.before:
+			why = append(why, fmt.Sprintf("drinking-water source: raised from %s to %s", w.before, w.level))
+			e.Matched = append(e.Matched, "water.drinking_source_escalation")
+		case w.before == domain.None:
+			why = append(why, "drinking-water source: none is not escalated")
+		case w.before == domain.Red:
+			why = append(why, "drinking-water source: already red")
+		default:
+			why = append(why, "drinking-water source: escalation is 0")
+		}
+	}
+	e.Why = strings.Join(why, "; ")
+	return e
 }
 
 // AQIHourly maps an hourly AQI onto the scale.
 func (m *Mappings) AQIHourly(aqi int) domain.Level {
-	if aqi < m.hourly[0].lo {
-		return domain.None
+	if i := m.hourlyBand(aqi); i >= 0 {
+		return m.hourly[i].level
 	}
-	for _, b := range m.hourly {
+	return domain.None
+}
+
+// hourlyBand returns the index of the band aqi falls in: the last one above
+// the table, -1 below it.
+func (m *Mappings) hourlyBand(aqi int) int {
+	if aqi < m.hourly[0].lo {
+		return -1
+	}
+	for i, b := range m.hourly {
 		if aqi <= b.hi {
-			return b.level
+			return i
 		}
 	}
-	return m.hourly[len(m.hourly)-1].level
+	return len(m.hourly) - 1
+}
+
+// ExplainAQIHourly is AQIHourly with the band that decided and why.
+func (m *Mappings) ExplainAQIHourly(aqi int) Explanation {
+	i := m.hourlyBand(aqi)
+	if i < 0 {
+		return Explanation{Level: domain.None, Matched: []string{}, Why: fmt.Sprintf("AQI %d is below aqi_hourly[0] (from %d)", aqi, m.hourly[0].lo)}
+	}
+	b := m.hourly[i]
+	e := Explanation{Level: b.level, Matched: []string{fmt.Sprintf("aqi_hourly[%d]", i)}}
+	if aqi > b.hi {
+		e.Why = fmt.Sprintf("AQI %d is above the last band aqi_hourly[%d] (%d-%d), whose level applies: %s", aqi, i, b.lo, b.hi, b.level)
+	} else {
+		e.Why = fmt.Sprintf("AQI %d is in aqi_hourly[%d] (%d-%d): %s", aqi, i, b.lo, b.hi, b.level)
+	}
+	return e
 }
 
 // Persistence applies the heavy-pollution-weather scheme (DESIGN §4) to a run
@@ -457,50 +568,120 @@ func (m *Mappings) AQIHourly(aqi int) domain.Level {
 // run of consecutive days above day_above; the result is the highest level any
 // rule gives any episode (a rule matches an episode with at least min_days
 // days, at least min_severe_days of them above severe_above, and a peak of at
-// least min_peak).
+// least min_peak). Every episode counts, not only the latest: over a forecast
+// the warning is for the worst episode ahead. A caller that wants the ongoing
+// episode of observed days passes only that run (the rules engine does).
 func (m *Mappings) Persistence(dailyAQI []int) domain.Level {
-	best := domain.None
-	days, severe, peak := 0, 0, 0
-	for i := 0; i <= len(dailyAQI); i++ {
-		if i < len(dailyAQI) && dailyAQI[i] > m.dayAbove {
-			days++
-			if dailyAQI[i] > m.severeAbove {
-				severe++
-			}
-			peak = max(peak, dailyAQI[i])
-			continue
-		}
-		if days > 0 {
-			best = max(best, m.episode(days, severe, peak))
-		}
-		days, severe, peak = 0, 0, 0
+	if _, ri, _ := m.worst(dailyAQI); ri >= 0 {
+		return m.rules[ri].level
 	}
-	return best
+	return domain.None
 }
 
-func (m *Mappings) episode(days, severe, peak int) domain.Level {
-	l := domain.None
-	for _, r := range m.rules {
-		if days >= r.minDays && severe >= r.minSevere && peak >= r.minPeak && r.level > l {
-			l = r.level
+// worst returns the earliest episode with the highest level, the index in
+// m.rules of the rule that gave it (-1 when no episode maps to a level) and
+// the number of episodes.
+func (m *Mappings) worst(daily []int) (ep Episode, ri, n int) {
+	ri = -1
+	cur := Episode{First: -1}
+	for i := 0; i <= len(daily); i++ {
+		if i < len(daily) && daily[i] > m.dayAbove {
+			if cur.First < 0 {
+				cur = Episode{First: i}
+			}
+			cur.Last = i
+			if daily[i] > m.severeAbove {
+				cur.SevereDays++
+			}
+			cur.Peak = max(cur.Peak, daily[i])
+			continue
+		}
+		if cur.First >= 0 {
+			n++
+			if r := m.episode(cur.Days(), cur.SevereDays, cur.Peak); r >= 0 && (ri < 0 || m.rules[r].level > m.rules[ri].level) {
+				ep, ri = cur, r
+			}
+		}
+		cur = Episode{First: -1}
+	}
+	return ep, ri, n
+}
+
+// episode returns the index of the first-listed rule with the highest level
+// that matches an episode, or -1.
+func (m *Mappings) episode(days, severe, peak int) int {
+	ri := -1
+	for i, r := range m.rules {
+		if days >= r.minDays && severe >= r.minSevere && peak >= r.minPeak && (ri < 0 || r.level > m.rules[ri].level) {
+			ri = i
 		}
 	}
-	return l
+	return ri
+}
+
+// ExplainPersistence is Persistence with the episode and the rule that
+// decided and why.
+func (m *Mappings) ExplainPersistence(dailyAQI []int) Explanation {
+	ep, ri, n := m.worst(dailyAQI)
+	if ri < 0 {
+		why := fmt.Sprintf("no day with daily AQI above %d", m.dayAbove)
+		if n > 0 {
+			why = fmt.Sprintf("no rule matches any of %d episode(s)", n)
+		}
+		return Explanation{Level: domain.None, Matched: []string{}, Why: why}
+	}
+	r := m.rules[ri]
+	days := fmt.Sprintf("days %d-%d", ep.First+1, ep.Last+1)
+	if ep.First == ep.Last {
+		days = fmt.Sprintf("day %d", ep.First+1)
+	}
+	why := fmt.Sprintf("%s of %d: %d consecutive day(s) with daily AQI above %d, %d above %d, peak %d; aqi_daily_persistence.rules[%d] gives %s (%s)",
+		days, len(dailyAQI), ep.Days(), m.dayAbove, ep.SevereDays, m.severeAbove, ep.Peak, r.at, r.level, m.describe(r))
+	if n > 1 {
+		why += fmt.Sprintf("; the worst of %d episodes", n)
+	}
+	return Explanation{Level: r.level, Matched: []string{fmt.Sprintf("aqi_daily_persistence.rules[%d]", r.at)}, Why: why, Episode: &ep}
+}
+
+func (m *Mappings) describe(r rule) string {
+	out := fmt.Sprintf("at least %d day(s)", r.minDays)
+	if r.minSevere > 0 {
+		out += fmt.Sprintf(", at least %d above %d", r.minSevere, m.severeAbove)
+	}
+	if r.minPeak > 0 {
+		out += fmt.Sprintf(", peak at least %d", r.minPeak)
+	}
+	return out
 }
 
 // Legacy maps a city's legacy grade onto the scale. city is the key or the
 // Chinese name (guangzhou or 广州); grade is any listed spelling, compared
 // case-insensitively.
 func (m *Mappings) Legacy(cityName, grade string) (domain.Level, error) {
+	e, err := m.ExplainLegacy(cityName, grade)
+	return e.Level, err
+}
+
+// ExplainLegacy is Legacy with the grade entry that decided and why.
+func (m *Mappings) ExplainLegacy(cityName, grade string) (Explanation, error) {
 	c, ok := m.cityIndex[norm(cityName)]
 	if !ok {
-		return domain.None, fmt.Errorf("legacy grade for %q: %w (known: %s)", cityName, ErrUnknownCity, strings.Join(m.Cities(), ", "))
+		return Explanation{}, fmt.Errorf("legacy grade for %q: %w (known: %s)", cityName, ErrUnknownCity, strings.Join(m.Cities(), ", "))
 	}
-	l, ok := c.grades[norm(grade)]
+	g, ok := c.grades[norm(grade)]
 	if !ok {
-		return domain.None, fmt.Errorf("legacy grade %q of %s: %w (known: %s)", grade, c.key, ErrUnknownGrade, strings.Join(c.order, ", "))
+		return Explanation{}, fmt.Errorf("legacy grade %q of %s: %w (known: %s)", grade, c.key, ErrUnknownGrade, strings.Join(c.order, ", "))
 	}
-	return l, nil
+	path := fmt.Sprintf("legacy[%d].grades[%d]", c.at, g.at)
+	name := c.order[g.at]
+	if norm(grade) != norm(name) {
+		name = fmt.Sprintf("%s (%s)", strings.TrimSpace(grade), name)
+	}
+	return Explanation{
+		Level:   g.level,
+		Matched: []string{path},
+		Why:     fmt.Sprintf("%s grade %s: %s gives %s", c.key, name, path, g.level),
+	}, nil
 }
 
 // Cities lists the keys of the cities with a legacy grading, sorted.
