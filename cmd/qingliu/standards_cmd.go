@@ -18,6 +18,7 @@ import (
 	"github.com/qingliu/qingliu/domain"
 	"github.com/qingliu/qingliu/standards"
 	"github.com/qingliu/qingliu/standards/aqi"
+	"github.com/qingliu/qingliu/standards/severity"
 	"github.com/qingliu/qingliu/standards/water"
 )
 
@@ -331,13 +332,26 @@ classified for reference but are not evaluated unless --items says so.`,
 }
 
 type levelOutput struct {
-	Level       domain.Level `json:"level"`
-	Chinese     string       `json:"name_zh"`
-	Grade       string       `json:"grade_zh,omitempty"`
-	Roman       string       `json:"roman"`
-	CAPSeverity string       `json:"cap_severity,omitempty"`
-	Color       string       `json:"color"`
-	Source      string       `json:"source"`
+	Level       domain.Level   `json:"level"`
+	Chinese     string         `json:"name_zh"`
+	Grade       string         `json:"grade_zh,omitempty"`
+	Roman       string         `json:"roman"`
+	CAPSeverity string         `json:"cap_severity,omitempty"`
+	Color       string         `json:"color"`
+	Source      string         `json:"source"`
+	Matched     []string       `json:"matched"`
+	Why         string         `json:"why"`
+	Episode     *episodeOutput `json:"episode,omitempty"`
+}
+
+// episodeOutput is the run of days that decided an aqi-daily level; days
+// are counted from 1 in the order of --days.
+type episodeOutput struct {
+	FirstDay   int `json:"first_day"`
+	LastDay    int `json:"last_day"`
+	Days       int `json:"days"`
+	SevereDays int `json:"severe_days"`
+	Peak       int `json:"peak"`
 }
 
 func newLevelCmd() *cobra.Command {
@@ -354,7 +368,12 @@ orange, red) through the severity mappings:
   --source aqi-daily  --days 231,250            daily AQI values, oldest first
   --source aqi-hourly --aqi 180
   --source water      --class IV --target II [--multiple 0.8] [--drinking-source]
-  --source legacy     --city guangzhou --grade Ⅲ级`,
+  --source legacy     --city guangzhou --grade Ⅲ级
+
+Besides the level and its names, the output says which entries of the
+severity mappings decided it ("matched", paths as qingliu check prints them)
+and why; for aqi-daily also the episode that decided (days counted from 1).
+Over a list of days every episode counts and the worst decides.`,
 		Example: "  qingliu level --source aqi-daily --days 231,250",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
@@ -367,6 +386,9 @@ orange, red) through the severity mappings:
 				"legacy":     {"city", "grade"},
 			}
 			want, ok := used[source]
+			if source == "" {
+				return badInputf("level: --source is required: aqi-daily, aqi-hourly, water or legacy")
+			}
 			if !ok {
 				return badInputf("level: --source %q: want aqi-daily, aqi-hourly, water or legacy", source)
 			}
@@ -386,7 +408,7 @@ orange, red) through the severity mappings:
 				return err
 			}
 			m := set.Severity
-			var l domain.Level
+			var e severity.Explanation
 			switch source {
 			case "aqi-daily":
 				var vals []int
@@ -397,12 +419,12 @@ orange, red) through the severity mappings:
 					}
 					vals = append(vals, n)
 				}
-				l = m.Persistence(vals)
+				e = m.ExplainPersistence(vals)
 			case "aqi-hourly":
 				if aqiValue < 0 {
 					return badInputf("level: --aqi %d: want a non-negative integer", aqiValue)
 				}
-				l = m.AQIHourly(aqiValue)
+				e = m.ExplainAQIHourly(aqiValue)
 			case "water":
 				c, err := water.ParseClass(class)
 				if err != nil {
@@ -415,16 +437,22 @@ orange, red) through the severity mappings:
 				if math.IsNaN(multiple) || math.IsInf(multiple, 0) || multiple < 0 {
 					return badInputf("level: --multiple %v: want a finite non-negative number", multiple)
 				}
-				l = m.Water(c, tc, multiple, drinking)
+				e = m.ExplainWater(c, tc, multiple, drinking)
 			case "legacy":
-				if l, err = m.Legacy(city, grade); err != nil {
+				if e, err = m.ExplainLegacy(city, grade); err != nil {
 					return badInputf("level: %w", err)
 				}
 			}
-			return writeStandardsJSON(cmd.OutOrStdout(), levelOutput{
+			l := e.Level
+			out := levelOutput{
 				Level: l, Chinese: l.Chinese(), Grade: l.ChineseGrade(), Roman: l.Roman(),
 				CAPSeverity: l.CAPSeverity(), Color: l.Color(), Source: source,
-			})
+				Matched: e.Matched, Why: e.Why,
+			}
+			if ep := e.Episode; ep != nil {
+				out.Episode = &episodeOutput{FirstDay: ep.First + 1, LastDay: ep.Last + 1, Days: ep.Days(), SevereDays: ep.SevereDays, Peak: ep.Peak}
+			}
+			return writeStandardsJSON(cmd.OutOrStdout(), out)
 		},
 	}
 	addStandardsFlag(cmd, &dir)

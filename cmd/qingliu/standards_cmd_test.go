@@ -200,6 +200,33 @@ func TestStandardsLevelCmd(t *testing.T) {
 		{[]string{"--source", "water", "--class", "II", "--target", "III"}, map[string]string{"level": `"none"`}},
 		{[]string{"--source", "legacy", "--city", "广州", "--grade", "Ⅲ级"}, map[string]string{"level": `"yellow"`, "roman": `"III"`}},
 		{[]string{"--source", "legacy", "--city", "qingyuan", "--grade", "特别重大"}, map[string]string{"level": `"red"`, "cap_severity": `"Extreme"`}},
+		// What decided, for the analyst.
+		{[]string{"--source", "aqi-daily", "--days", "150,231,320,250,199"}, map[string]string{
+			"matched": `["aqi_daily_persistence.rules[2]"]`,
+			"episode": `{"first_day":2,"last_day":4,"days":3,"severe_days":1,"peak":320}`,
+			"why":     `"days 2-4 of 5: 3 consecutive day(s) with daily AQI above 200, 1 above 300, peak 320; aqi_daily_persistence.rules[2] gives orange (at least 3 day(s), at least 1 above 300)"`,
+		}},
+		{[]string{"--source", "aqi-daily", "--days", "250,301,250,301,100,210"}, map[string]string{
+			"level": `"red"`, "matched": `["aqi_daily_persistence.rules[3]"]`,
+			"episode": `{"first_day":1,"last_day":4,"days":4,"severe_days":2,"peak":301}`,
+		}},
+		{[]string{"--source", "aqi-daily", "--days", "200, 150 ,100"}, map[string]string{
+			"level": `"none"`, "matched": `[]`, "why": `"no day with daily AQI above 200"`, "episode": `null`,
+		}},
+		{[]string{"--source", "aqi-daily", "--days", "500"}, map[string]string{"level": `"red"`, "matched": `["aqi_daily_persistence.rules[4]"]`}},
+		{[]string{"--source", "aqi-hourly", "--aqi", "180"}, map[string]string{"matched": `["aqi_hourly[1]"]`, "why": `"AQI 180 is in aqi_hourly[1] (151-200): blue"`}},
+		{[]string{"--source", "aqi-hourly", "--aqi", "0"}, map[string]string{"level": `"none"`, "matched": `["aqi_hourly[0]"]`}},
+		{[]string{"--source", "water", "--class", "IV", "--target", "II", "--multiple", "0.8", "--drinking-source"}, map[string]string{
+			"level": `"orange"`, "matched": `["water.class_gap[1]","water.drinking_source_escalation"]`,
+			"why": `"class IV against target II (gap 2): water.class_gap[1] gives yellow; exceedance multiple 0.8: water.multiple[0] gives none; drinking-water source: raised from yellow to orange"`,
+		}},
+		{[]string{"--source", "water", "--class", "III", "--target", "III", "--drinking-source"}, map[string]string{
+			"level": `"none"`, "matched": `[]`, "why": `"class III meets target III"`,
+		}},
+		{[]string{"--source", "water", "--class", "劣Ⅴ类", "--target", "Ⅰ", "--multiple", "9", "--drinking-source"}, map[string]string{"level": `"red"`}},
+		{[]string{"--source", "legacy", "--city", "广州", "--grade", "三级"}, map[string]string{
+			"level": `"yellow"`, "matched": `["legacy[0].grades[1]"]`, "why": `"guangzhou grade 三级 (Ⅲ级): legacy[0].grades[1] gives yellow"`,
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -238,11 +265,27 @@ func TestStandardsBadInputExit2(t *testing.T) {
 		{"water foreign unit", newWaterClassCmd, []string{"hg=0.05ug/L"}, "not the canonical unit mg/L"},
 		{"water bad target", newWaterClassCmd, []string{"--target", "劣V", "nh3n=1"}, "--target"},
 		{"water bad items", newWaterClassCmd, []string{"--items", "nh3n,temp", "nh3n=1"}, "--items"},
-		{"level unknown source", newLevelCmd, []string{"--source", "noise"}, "--source"},
+		{"level unknown source", newLevelCmd, []string{"--source", "noise"}, `--source "noise"`},
+		{"level no source", newLevelCmd, []string{"--days", "300"}, "--source is required"},
+		{"level missing aqi", newLevelCmd, []string{"--source", "aqi-hourly"}, "needs --aqi"},
+		{"level missing target", newLevelCmd, []string{"--source", "water", "--class", "IV"}, "needs --target"},
+		{"level missing grade", newLevelCmd, []string{"--source", "legacy", "--city", "广州"}, "needs --grade"},
+		{"level water flag for aqi-hourly", newLevelCmd, []string{"--source", "aqi-hourly", "--aqi", "180", "--drinking-source"}, "--drinking-source does not apply to --source aqi-hourly"},
+		{"level legacy flag for water", newLevelCmd, []string{"--source", "water", "--class", "IV", "--target", "II", "--city", "广州"}, "--city does not apply"},
+		{"level empty days", newLevelCmd, []string{"--source", "aqi-daily", "--days", ""}, `--days: ""`},
+		{"level negative day", newLevelCmd, []string{"--source", "aqi-daily", "--days", "250,-1"}, `"-1"`},
+		{"level fractional day", newLevelCmd, []string{"--source", "aqi-daily", "--days", "250.5"}, `"250.5"`},
+		{"level bad aqi", newLevelCmd, []string{"--source", "aqi-hourly", "--aqi", "high"}, `"high"`},
+		{"level negative aqi", newLevelCmd, []string{"--source", "aqi-hourly", "--aqi", "-5"}, "--aqi -5"},
+		{"level bad multiple", newLevelCmd, []string{"--source", "water", "--class", "IV", "--target", "II", "--multiple", "x"}, `"x"`},
+		{"level NaN multiple", newLevelCmd, []string{"--source", "water", "--class", "IV", "--target", "II", "--multiple", "NaN"}, "--multiple NaN"},
+		{"level negative multiple", newLevelCmd, []string{"--source", "water", "--class", "IV", "--target", "II", "--multiple", "-0.5"}, "--multiple -0.5"},
+		{"level bad target", newLevelCmd, []string{"--source", "water", "--class", "IV", "--target", "劣V"}, `--target "劣V"`},
+		{"level positional argument", newLevelCmd, []string{"--source", "aqi-daily", "--days", "231", "250"}, "unexpected arguments"},
 		{"level missing days", newLevelCmd, []string{"--source", "aqi-daily"}, "needs --days"},
 		{"level flag for another source", newLevelCmd, []string{"--source", "aqi-daily", "--days", "300", "--aqi", "5"}, "does not apply"},
 		{"level bad days", newLevelCmd, []string{"--source", "aqi-daily", "--days", "300,x"}, "--days"},
-		{"level bad class", newLevelCmd, []string{"--source", "water", "--class", "VI", "--target", "II"}, "--class"},
+		{"level bad class", newLevelCmd, []string{"--source", "water", "--class", "VI", "--target", "II"}, `--class: parse water class "VI"`},
 		{"level unknown city", newLevelCmd, []string{"--source", "legacy", "--city", "深圳", "--grade", "Ⅲ级"}, "unknown city"},
 		{"level unknown grade", newLevelCmd, []string{"--source", "legacy", "--city", "广州", "--grade", "Ⅴ级"}, "unknown grade"},
 	}
