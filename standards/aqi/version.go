@@ -339,6 +339,17 @@ func compileTable(ps *conf.Problems, name string, ft fileTable, def fileAbove, i
 	}
 	if a.IAQI != nil {
 		t.clamp, t.clampTo = true, *a.IAQI
+		// A fixed sub-index above the top must not undercut the top
+		// breakpoint's own, or a higher concentration would give a lower
+		// IAQI (a fallback to another table is the standard's own exception).
+		if t.bp != nil && float64(*a.IAQI) < t.iaqi[len(t.iaqi)-1] {
+			p, from := path+".above_top.iaqi", ""
+			if ft.AboveTop == nil {
+				p, from = path, " (the file's above_top)"
+			}
+			ps.Addf(p, "not monotone: above the top breakpoint %v the sub-index is %d%s, below the top's %v",
+				t.top, *a.IAQI, from, t.iaqi[len(t.iaqi)-1])
+		}
 	}
 	t.fallback = a.Fallback
 	return t
