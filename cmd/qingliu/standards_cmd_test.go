@@ -63,8 +63,30 @@ func TestStandardsAQICmd(t *testing.T) {
 			args: []string{"--time", "2026-03-01T00:00:00+08:00", "--period", "1h", "pm25=75", "pm10=150", "so2=500", "no2=200", "co=10", "o3_1h=200"},
 			want: map[string]string{
 				"standard": `"HJ633-2026"`, "aqi": `114`, "level": `3`, "category": `"轻度污染"`, "primary": `["pm25"]`,
-				"iaqi": `{"so2":100,"no2":100,"co":100,"o3_1h":100,"pm10":112,"pm25":114}`,
+				"iaqi":      `{"so2":100,"no2":100,"co":100,"o3_1h":100,"pm10":112,"pm25":114}`,
+				"exceeding": `null`, "missing": `null`, "na": `null`, // 超标污染物 was deleted in 2026
 			},
+		},
+		{
+			name: "2026 daily rounds by GB/T 8170 before lookup; missing pollutants, AQI NA",
+			args: []string{"--time", "2026-06-01T12:00:00+08:00", "--period", "24h", "co=2.05", "pm25=60.5"},
+			want: map[string]string{
+				"aqi": `null`, "na": `true`, "iaqi": `{"co":50,"pm25":100}`, "exceeding": `null`,
+				"missing": `["so2","no2","pm10","o3_8h"]`,
+			},
+		},
+		{
+			name: "2012 real-time O3 8-h above 800 is reported by the 1-h mean",
+			args: []string{"--time", "2025-07-01T15:00:00+08:00", "--period", "1h", "o3_8h=900", "o3_1h=420", "pm25=40"},
+			want: map[string]string{
+				"iaqi": `{"o3_1h":205,"pm25":57}`, "replaced": `{"o3_8h":"o3_1h"}`, "aqi": `205`, "level": `5`,
+				"primary": `["o3_1h"]`, "exceeding": `["o3_1h"]`,
+			},
+		},
+		{
+			name: "2026 all zero is AQI 0 in level 1",
+			args: []string{"--time", "2026-06-01T12:00:00+08:00", "--period", "1h", "so2=0", "no2=0", "co=0", "o3_1h=0", "pm10=0", "pm25=0"},
+			want: map[string]string{"aqi": `0`, "level": `1`, "category": `"优"`, "primary": `[]`},
 		},
 		{
 			name: "one second before the switch is 2012",
