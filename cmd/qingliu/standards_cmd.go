@@ -138,8 +138,26 @@ func newAQICmd() *cobra.Command {
 
 --period 1h is the real-time report, 24h the daily report. Pollutants:
 so2 no2 co pm10 pm25 o3_1h o3_8h, each the average the report prescribes, in
-µg/m³ (co in mg/m³). Under HJ 633-2012 real-time, so2_24h may be given for
-the rule that replaces an SO2 1-h value above 800.`,
+µg/m³ (co in mg/m³). Under HJ 633-2012 real-time, pm10 and pm25 are the
+24-h sliding means (the 1-h means have no breakpoints), and so2_24h may be
+given for the rule that replaces an SO2 1-h value above 800. HJ 633-2026
+daily values are rounded by GB/T 8170 before lookup (co to 0.1 mg/m³, the
+others to 1 µg/m³).
+
+Besides standard, period, aqi, level, category, color, primary and iaqi:
+  exceeding   HJ 633-2012 only: the 超标污染物 (IAQI above 100)
+  missing     indicators of the report without a value
+  na          true when no AQI is published (HJ 633-2026 §5.3.1: with a
+              pollutant missing, the AQI is published only above 100);
+              aqi, level and category are then null and iaqi keeps the
+              single-pollutant values
+  replaced    HJ 633-2012 notes 2 and 3: so2 above 800 reported by so2_24h,
+              o3_8h above 800 by o3_1h
+  beyond_top  indicators above their table's top breakpoint, with the
+              version's fixed IAQI: 2026 so2 1-h 200 and o3_8h 300, any
+              other 500 (the standards are silent there)
+  ignored     keys that are not indicators of this report
+An all-zero record has AQI 0 and level 1 (HJ 633-2026's level 1 reads 1–50).`,
 		Example: "  qingliu aqi --time 2025-06-01T12:00:00+08:00 --period 24h pm25=45 pm10=60 so2=10 no2=30 co=0.8 o3_8h=90",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if at == "" {
