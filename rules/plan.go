@@ -139,7 +139,7 @@ func (p *stationPlan) bind(r *rule, std *standards.Set) {
 		b := binding{r: r, id: base, slot: -1}
 		for _, k := range slices.Sorted(maps.Keys(st.Params)) {
 			it, ok := std.Water.Item(k)
-			if !ok || !it.Classed {
+			if !ok || !it.Classed || (it.LakeOnly && !st.Lake) {
 				continue
 			}
 			s := p.ensureSlot(k)

@@ -271,8 +271,10 @@ items worse than the target class with their exceedance multiple (超标倍数).
 Items use Qingliu's keys (ph do codmn cod bod5 nh3n tp tn cu zn f se as hg cd
 cr6 pb cn phenol oil las sulfide fcoli) in canonical units: mg/L, fcoli 个/L,
 ph dimensionless. A unit may follow the value (nh3n=1.2mg/L); a unit other
-than the canonical one is refused, never converted. tn and fcoli are
-classified for reference but are not evaluated unless --items says so.`,
+than the canonical one is refused, never converted. fcoli, and tn with
+--lake, are classified for reference but are not evaluated unless --items
+says so; tn has limits for lakes and reservoirs only, so without --lake it
+is ignored like temp.`,
 		Example: "  qingliu water-class --target III nh3n=1.2 do=4.5 tp=0.15 codmn=5",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			tc, err := water.ParseClass(target)
@@ -305,7 +307,7 @@ classified for reference but are not evaluated unless --items says so.`,
 				if err := tab.CheckUnit(k, u); err != nil {
 					return badInputf("water-class: %w", err)
 				}
-				if !info.Classed {
+				if !info.Classed || (info.LakeOnly && !lake) {
 					out.Ignored = append(out.Ignored, k)
 					continue
 				}
@@ -313,8 +315,14 @@ classified for reference but are not evaluated unless --items says so.`,
 			}
 			opts := water.Options{Target: tc, Lake: lake}
 			if items != "" {
-				if opts.Items, err = tab.ItemSet(strings.Split(items, ",")...); err != nil {
+				list := strings.Split(items, ",")
+				if opts.Items, err = tab.ItemSet(list...); err != nil {
 					return badInputf("water-class: --items: %w", err)
+				}
+				for _, k := range list {
+					if info, _ := tab.Item(k); info.LakeOnly && !lake {
+						return badInputf("water-class: --items: %s applies to lakes and reservoirs only (give --lake)", k)
+					}
 				}
 			}
 			r, err := tab.ClassifyUnits(in, opts)

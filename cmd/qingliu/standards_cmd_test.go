@@ -173,12 +173,17 @@ func TestStandardsWaterClassCmd(t *testing.T) {
 			want: map[string]string{"class": `"III"`, "items": `{"tp":"III"}`, "exceeding": `{"tp":0.6}`, "lake": `true`},
 		},
 		{
-			name: "pH out of range has no multiple; tn is reference only",
-			args: []string{"--target", "II", "ph=9.5", "tn=1.2", "temp=25"},
+			name: "pH out of range has no multiple; a river's tn has no class",
+			args: []string{"--target", "II", "ph=9.5", "tn=1.2", "temp=25", "fcoli=3000"},
 			want: map[string]string{
 				"class": `"劣V"`, "status": `"重度污染"`, "exceeding": `{"ph":null}`,
-				"reference": `{"tn":"IV"}`, "ignored": `["temp"]`,
+				"reference": `{"fcoli":"III"}`, "ignored": `["tn","temp"]`,
 			},
+		},
+		{
+			name: "lake: tn is reference only",
+			args: []string{"--lake", "nh3n=0.4", "tn=1.2"},
+			want: map[string]string{"class": `"II"`, "items": `{"nh3n":"II"}`, "reference": `{"tn":"IV"}`},
 		},
 		{
 			name: "canonical unit spelled out is accepted",
@@ -186,9 +191,9 @@ func TestStandardsWaterClassCmd(t *testing.T) {
 			want: map[string]string{"class": `"I"`, "status": `"优"`, "meets_target": `true`, "exceeding": `{}`},
 		},
 		{
-			name: "section evaluates tn by configuration",
-			args: []string{"--items", "tn,tp", "tn=1.2", "tp=0.05"},
-			want: map[string]string{"class": `"IV"`, "items": `{"tn":"IV","tp":"II"}`},
+			name: "lake section evaluates tn by configuration",
+			args: []string{"--lake", "--items", "tn,tp", "tn=1.2", "tp=0.05"},
+			want: map[string]string{"class": `"IV"`, "items": `{"tn":"IV","tp":"III"}`, "exceeding": `{"tn":0.2}`},
 		},
 	}
 	for _, tt := range tests {
@@ -287,6 +292,7 @@ func TestStandardsBadInputExit2(t *testing.T) {
 		{"water foreign unit", newWaterClassCmd, []string{"hg=0.05ug/L"}, "not the canonical unit mg/L"},
 		{"water bad target", newWaterClassCmd, []string{"--target", "劣V", "nh3n=1"}, "--target"},
 		{"water bad items", newWaterClassCmd, []string{"--items", "nh3n,temp", "nh3n=1"}, "--items"},
+		{"water tn evaluated at a river", newWaterClassCmd, []string{"--items", "nh3n,tn", "tn=1"}, "tn applies to lakes and reservoirs only"},
 		{"level unknown source", newLevelCmd, []string{"--source", "noise"}, `--source "noise"`},
 		{"level no source", newLevelCmd, []string{"--days", "300"}, "--source is required"},
 		{"level missing aqi", newLevelCmd, []string{"--source", "aqi-hourly"}, "needs --aqi"},

@@ -14,6 +14,7 @@ type Options struct {
 	// (total phosphorus).
 	Lake bool
 	// Items overrides the evaluated items; zero means the table's default set.
+	// A lake-only item (total nitrogen) in it needs Lake.
 	Items ItemSet
 }
 
@@ -29,8 +30,8 @@ type Item struct {
 	Value float64
 	Class Class
 	// Evaluated is true when the item takes part in the section class;
-	// other classed items (total nitrogen, fecal coliform by default) are
-	// reported for reference only.
+	// other classed items (by default fecal coliform, and total nitrogen at
+	// lakes and reservoirs) are reported for reference only.
 	Evaluated bool
 	// Exceeds is true when the item is worse than the target class.
 	Exceeds bool
@@ -73,8 +74,9 @@ func (r *Result) MaxMultiple() float64 {
 
 // Classify classifies a section from values in canonical units (the
 // rules-engine path: domain.Reading values are canonical). Keys that name no
-// item of the table (conductivity, turbidity …) and water temperature are
-// ignored.
+// item of the table (conductivity, turbidity …), water temperature and, for a
+// river (Lake false), total nitrogen are ignored: GB 3838 gives them no
+// class limits there.
 func (t *Table) Classify(values map[string]float64, o Options) (Result, error) {
 	var r Result
 	err := t.ClassifyInto(&r, values, o)
@@ -126,7 +128,8 @@ func (t *Table) ClassifyUnits(values map[string]Value, o Options) (Result, error
 }
 
 // ItemClass returns the class of one value of item key in canonical units.
-// It returns None for an item without class limits.
+// It returns None for an item without class limits, and for a lake-only item
+// (total nitrogen) when lake is false.
 func (t *Table) ItemClass(key string, v float64, lake bool) (Class, error) {
 	i, ok := t.index[key]
 	if !ok {
@@ -135,7 +138,20 @@ func (t *Table) ItemClass(key string, v float64, lake bool) (Class, error) {
 	if err := checkValue(key, v); err != nil {
 		return None, err
 	}
+	if t.items[i].lakeOnly && !lake {
+		return None, nil
+	}
 	return t.items[i].class(v, lake), nil
+}
+
+// firstKey returns the key of the first item of s in table order.
+func (t *Table) firstKey(s ItemSet) string {
+	for i := range t.items {
+		if s.Has(i) {
+			return t.items[i].key
+		}
+	}
+	return ""
 }
 
 func checkValue(key string, v float64) error {
@@ -153,6 +169,9 @@ func (t *Table) classify(r *Result, vals *[MaxItems]float64, have ItemSet, o Opt
 	if eval == 0 {
 		eval = t.evaluated
 	}
+	if !o.Lake && eval&t.lakeOnly != 0 {
+		return fmt.Errorf("water classify: %s applies to lakes and reservoirs only: %w", t.firstKey(eval&t.lakeOnly), ErrOptions)
+	}
 	items := r.Items[:0]
 	if n := have.Len(); cap(items) < n {
 		items = make([]Item, 0, n)
@@ -160,7 +179,7 @@ func (t *Table) classify(r *Result, vals *[MaxItems]float64, have ItemSet, o Opt
 	*r = Result{Target: o.Target, Items: items}
 	for i := range t.items {
 		it := &t.items[i]
-		if !have.Has(i) || it.dir == dirRule {
+		if !have.Has(i) || it.dir == dirRule || (it.lakeOnly && !o.Lake) {
 			continue
 		}
 		v := vals[i]

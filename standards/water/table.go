@@ -58,6 +58,9 @@ type item struct {
 	limits          [NumClasses]float64
 	lake            [NumClasses]float64 // lake/reservoir column; equal to limits when the item has none
 	lo, hi          float64             // dirRange
+	// lakeOnly marks an item whose limits apply to lakes and reservoirs
+	// only (total nitrogen, "总氮(湖、库)"): a river value is not classified.
+	lakeOnly bool
 }
 
 // Table is a compiled, validated GB 3838 table. It is immutable and safe for
@@ -68,6 +71,7 @@ type Table struct {
 	index     map[string]int
 	aliases   map[string]string // unit spelling → canonical unit
 	evaluated ItemSet
+	lakeOnly  ItemSet
 	status    [WorseV + 1]string
 	scale     float64 // 10^multiple_decimals
 }
@@ -90,6 +94,7 @@ type fileItem struct {
 	Direction  string    `yaml:"direction"`
 	Limits     []float64 `yaml:"limits"`
 	LakeLimits []float64 `yaml:"lake_limits"`
+	LakeOnly   bool      `yaml:"lake_only"`
 	Range      []float64 `yaml:"range"`
 	HJ212      string    `yaml:"hj212"`
 	Note       string    `yaml:"note"`
@@ -142,7 +147,7 @@ func compile(name string, f *file) (*Table, error) {
 	units := map[string]bool{}
 	for i, fi := range f.Items {
 		path := fmt.Sprintf("items[%d]", i)
-		it := item{key: fi.Key, name: fi.NameZh, unit: fi.Unit, no: fi.No, dir: directions[fi.Direction]}
+		it := item{key: fi.Key, name: fi.NameZh, unit: fi.Unit, no: fi.No, dir: directions[fi.Direction], lakeOnly: fi.LakeOnly}
 		switch {
 		case !reKey.MatchString(fi.Key):
 			ps.Addf(path+".key", "%q is not a short lower-case key", fi.Key)
@@ -162,6 +167,16 @@ func compile(name string, f *file) (*Table, error) {
 			ps.Addf(path+".direction", "%q is not one of max, min, range, rule", fi.Direction)
 		}
 		checkLimits(&ps, path, &it, fi)
+		if fi.LakeOnly {
+			switch {
+			case it.dir != dirMax && it.dir != dirMin:
+				ps.Addf(path+".lake_only", "only for direction max or min")
+			case fi.LakeLimits != nil:
+				ps.Addf(path+".lake_only", "a lake-only item has one column: give limits, not lake_limits")
+			case i < MaxItems:
+				t.lakeOnly |= 1 << uint(i)
+			}
+		}
 		t.items = append(t.items, it)
 	}
 
@@ -185,6 +200,8 @@ func compile(name string, f *file) (*Table, error) {
 			ps.Addf(fmt.Sprintf("evaluated[%d]", i), "unknown item %q", k)
 		case t.items[idx].dir == dirRule:
 			ps.Addf(fmt.Sprintf("evaluated[%d]", i), "item %q has no class limits", k)
+		case t.items[idx].lakeOnly:
+			ps.Addf(fmt.Sprintf("evaluated[%d]", i), "item %q applies to lakes and reservoirs only; a section's configuration adds it", k)
 		case t.evaluated.Has(idx):
 			ps.Addf(fmt.Sprintf("evaluated[%d]", i), "duplicate item %q", k)
 		default:
@@ -338,6 +355,9 @@ type ItemInfo struct {
 	Unit      string // canonical unit
 	Classed   bool   // false for items without class limits (water temperature)
 	Evaluated bool   // in the table's default single-factor evaluation
+	// LakeOnly is true for an item whose limits apply to lakes and
+	// reservoirs only (total nitrogen): it is not classified for a river.
+	LakeOnly bool
 }
 
 // Items lists the table's items in table order.
@@ -360,18 +380,22 @@ func (t *Table) Item(key string) (ItemInfo, bool) {
 
 func (t *Table) itemInfo(i int) ItemInfo {
 	it := &t.items[i]
-	return ItemInfo{Key: it.key, No: it.no, Name: it.name, Unit: it.unit, Classed: it.dir != dirRule, Evaluated: t.evaluated.Has(i)}
+	return ItemInfo{Key: it.key, No: it.no, Name: it.name, Unit: it.unit, Classed: it.dir != dirRule,
+		Evaluated: t.evaluated.Has(i), LakeOnly: it.lakeOnly}
 }
 
 // Limit returns the limit of item key for class c (I–V); for pH it returns
-// the range. ok is false for an unknown item, a class outside I–V or an item
-// without limits.
+// the range. ok is false for an unknown item, a class outside I–V, an item
+// without limits and a lake-only item when lake is false.
 func (t *Table) Limit(key string, c Class, lake bool) (lo, hi float64, ok bool) {
 	i, found := t.index[key]
 	if !found || c < I || c > V {
 		return 0, 0, false
 	}
 	it := &t.items[i]
+	if it.lakeOnly && !lake {
+		return 0, 0, false
+	}
 	switch it.dir {
 	case dirMax:
 		if lake {
@@ -387,7 +411,8 @@ func (t *Table) Limit(key string, c Class, lake bool) (lo, hi float64, ok bool) 
 }
 
 // ItemSet returns the set of the named items, for Options.Items. It is meant
-// to be built once per section when the configuration loads.
+// to be built once per section when the configuration loads. A set with a
+// lake-only item (total nitrogen) is refused by Classify for a river section.
 func (t *Table) ItemSet(keys ...string) (ItemSet, error) {
 	var s ItemSet
 	for _, k := range keys {

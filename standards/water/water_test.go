@@ -20,19 +20,24 @@ func loadTable(tb testing.TB) *Table {
 
 // gb3838 is GB 3838-2002 Table 1 copied independently from DOMAIN.md §1, the
 // oracle the shipped YAML is checked against.
-var gb3838 = []struct {
+type oracleItem struct {
 	key    string
 	min    bool // dissolved oxygen: higher is better
 	limits [5]float64
 	lake   [5]float64 // zero when the item has no lake column
-}{
+	// lakeOnly: the limits apply to lakes and reservoirs only (total
+	// nitrogen, "总氮(湖、库)"); a river value has no class.
+	lakeOnly bool
+}
+
+var gb3838 = []oracleItem{
 	{key: "do", min: true, limits: [5]float64{7.5, 6, 5, 3, 2}},
 	{key: "codmn", limits: [5]float64{2, 4, 6, 10, 15}},
 	{key: "cod", limits: [5]float64{15, 15, 20, 30, 40}},
 	{key: "bod5", limits: [5]float64{3, 3, 4, 6, 10}},
 	{key: "nh3n", limits: [5]float64{0.15, 0.5, 1.0, 1.5, 2.0}},
 	{key: "tp", limits: [5]float64{0.02, 0.1, 0.2, 0.3, 0.4}, lake: [5]float64{0.01, 0.025, 0.05, 0.1, 0.2}},
-	{key: "tn", limits: [5]float64{0.2, 0.5, 1.0, 1.5, 2.0}},
+	{key: "tn", limits: [5]float64{0.2, 0.5, 1.0, 1.5, 2.0}, lakeOnly: true},
 	{key: "cu", limits: [5]float64{0.01, 1.0, 1.0, 1.0, 1.0}},
 	{key: "zn", limits: [5]float64{0.05, 1.0, 1.0, 2.0, 2.0}},
 	{key: "f", limits: [5]float64{1.0, 1.0, 1.0, 1.5, 1.5}},
@@ -54,6 +59,15 @@ func TestShippedLimitsMatchStandard(t *testing.T) {
 	tab := loadTable(t)
 	for _, it := range gb3838 {
 		for c := I; c <= V; c++ {
+			if it.lakeOnly {
+				if _, _, ok := tab.Limit(it.key, c, false); ok {
+					t.Errorf("%s class %s has a river limit, want lakes and reservoirs only", it.key, c)
+				}
+				if _, hi, ok := tab.Limit(it.key, c, true); !ok || hi != it.limits[c-1] {
+					t.Errorf("%s lake class %s limit = %v (ok %v), want %v", it.key, c, hi, ok, it.limits[c-1])
+				}
+				continue
+			}
 			lo, hi, ok := tab.Limit(it.key, c, false)
 			got := hi
 			if it.min {
@@ -93,7 +107,15 @@ func TestItemBoundaries(t *testing.T) {
 	for _, it := range gb3838 {
 		for _, lake := range []bool{false, true} {
 			limits := it.limits
-			if lake {
+			switch {
+			case it.lakeOnly && !lake:
+				for _, lim := range limits {
+					if got, err := tab.ItemClass(it.key, lim, false); err != nil || got != None {
+						t.Errorf("%s river ItemClass(%v) = %s, %v; want no class (lakes and reservoirs only)", it.key, lim, got, err)
+					}
+				}
+				continue
+			case lake && !it.lakeOnly:
 				if it.lake[0] == 0 {
 					continue
 				}
@@ -156,6 +178,7 @@ func TestItemClassExamples(t *testing.T) {
 		{"tp", 0.21, true, WorseV}, {"cod", 15, false, I}, {"cod", 15.1, false, III},
 		{"fcoli", 40000, false, V}, {"fcoli", 40001, false, WorseV},
 		{"temp", 25, false, None},
+		{"tn", 1.2, false, None}, {"tn", 1.2, true, IV}, {"tn", 0.2, true, I}, {"tn", 2.01, true, WorseV},
 	}
 	for _, tt := range tests {
 		got, err := tab.ItemClass(tt.key, tt.v, tt.lake)
@@ -207,16 +230,35 @@ func TestClassifySection(t *testing.T) {
 			items: map[string]item{"do": {I, false, 0}, "nh3n": {I, false, 0}, "tp": {I, false, 0}},
 		},
 		{
-			name:   "total nitrogen and fecal coliform are reference only",
+			name:   "lake: total nitrogen and fecal coliform are reference only",
 			values: map[string]float64{"nh3n": 0.4, "tn": 5, "fcoli": 90000, "temp": 30, "cond": 300, "turb": 12},
-			opts:   Options{Target: II}, class: II, status: "优", meets: true,
+			opts:   Options{Target: II, Lake: true}, class: II, status: "优", meets: true,
 			items: map[string]item{"nh3n": {II, false, 0}, "tn": {WorseV, true, 9}, "fcoli": {WorseV, true, 44}},
 		},
 		{
-			name:   "section config evaluates tn",
-			values: map[string]float64{"nh3n": 0.4, "tn": 1.2, "tp": 0.05},
-			opts:   Options{Target: III, Items: tnOnly}, class: IV, status: "轻度污染",
+			name:   "river: total nitrogen has no class, fecal coliform is reference only",
+			values: map[string]float64{"nh3n": 0.4, "tn": 5, "fcoli": 90000, "temp": 30},
+			opts:   Options{Target: II}, class: II, status: "优", meets: true,
+			items: map[string]item{"nh3n": {II, false, 0}, "fcoli": {WorseV, true, 44}},
+		},
+		{
+			name:   "lake section config evaluates tn",
+			values: map[string]float64{"nh3n": 0.4, "tn": 1.2, "tp": 0.02},
+			opts:   Options{Target: III, Lake: true, Items: tnOnly}, class: IV, status: "轻度污染",
 			items: map[string]item{"nh3n": {II, false, 0}, "tn": {IV, true, 0.2}, "tp": {II, false, 0}},
+		},
+		{
+			name:   "equal limits give the best class",
+			values: map[string]float64{"cod": 15, "bod5": 3, "cu": 1.0, "f": 1.0, "cn": 0.2, "las": 0.2},
+			opts:   Options{Target: II}, class: III, status: "良好",
+			items: map[string]item{"cod": {I, false, 0}, "bod5": {I, false, 0}, "cu": {II, false, 0}, "f": {I, false, 0},
+				"cn": {III, true, 3}, "las": {I, false, 0}},
+		},
+		{
+			name:   "dissolved oxygen multiple is (limit − C)/limit",
+			values: map[string]float64{"do": 1.5},
+			opts:   Options{Target: III}, class: WorseV, status: "重度污染",
+			items: map[string]item{"do": {WorseV, true, 0.7}},
 		},
 		{
 			name:   "lake phosphorus",
@@ -326,6 +368,10 @@ func TestUnits(t *testing.T) {
 
 func TestClassifyErrors(t *testing.T) {
 	tab := loadTable(t)
+	tn, err := tab.ItemSet("tn", "nh3n")
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		values map[string]float64
 		opts   Options
@@ -335,6 +381,7 @@ func TestClassifyErrors(t *testing.T) {
 		{map[string]float64{"nh3n": -0.1}, Options{}, ErrValue},
 		{map[string]float64{"nh3n": 1}, Options{Target: WorseV}, ErrOptions},
 		{map[string]float64{"nh3n": 1}, Options{Target: 9}, ErrOptions},
+		{map[string]float64{"tn": 1}, Options{Items: tn}, ErrOptions}, // a river has no tn limits
 	}
 	for _, tt := range tests {
 		if _, err := tab.Classify(tt.values, tt.opts); !errors.Is(err, tt.want) {
@@ -357,12 +404,7 @@ func TestClassifyErrors(t *testing.T) {
 func TestMonotone(t *testing.T) {
 	tab := loadTable(t)
 	rng := rand.New(rand.NewPCG(3838, 2002))
-	for _, it := range append(gb3838, struct {
-		key    string
-		min    bool
-		limits [5]float64
-		lake   [5]float64
-	}{key: "ph"}) {
+	for _, it := range append(gb3838, oracleItem{key: "ph"}) {
 		top := it.limits[4] * 2
 		if it.key == "ph" {
 			top = 14
