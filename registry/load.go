@@ -42,6 +42,9 @@ type StationConfig struct {
 	TargetClass    string `yaml:"target_class"`
 	Lake           bool   `yaml:"lake"`
 	DrinkingSource bool   `yaml:"drinking_source"`
+	// ClassItems changes the items of the section's GB 3838 single-factor
+	// evaluation from the standard's default set (water stations only).
+	ClassItems *ClassItemsConfig `yaml:"class_items"`
 	// Params maps a canonical parameter key to its expected reporting
 	// interval, a Go duration such as 1h, 4h or 5m.
 	Params map[string]string `yaml:"params"`
@@ -56,6 +59,15 @@ type StationConfig struct {
 	CoAP    *CoAPConfig       `yaml:"coap"`
 	Labels  map[string]string `yaml:"labels"`
 	Note    string            `yaml:"note"`
+}
+
+// ClassItemsConfig is a section's change to the GB 3838 items its water class
+// is evaluated over (the 21 items of 环办[2011]22号 by default): items to add
+// (a lake or reservoir that also evaluates tn) and items to exclude. The
+// rules compiler checks them against the water-class table.
+type ClassItemsConfig struct {
+	Add     []string `yaml:"add"`
+	Exclude []string `yaml:"exclude"`
 }
 
 // DeviceConfig is one NB-IoT platform identity of a station: the platform
@@ -304,7 +316,11 @@ func (b *builder) station(i int, sc *StationConfig) {
 		} else {
 			b.ps.Addf(at("target_class"), "%q is not a GB 3838 class (want 1..5 or I..V)", sc.TargetClass)
 		}
+		st.ClassItems = b.classItems(at, sc.ClassItems)
 	case domain.Air:
+		if sc.ClassItems != nil {
+			b.ps.Addf(at("class_items"), "not allowed for air stations")
+		}
 		if sc.River != "" {
 			b.ps.Addf(at("river"), "not allowed for air stations")
 		}
@@ -363,6 +379,40 @@ func (b *builder) params(at func(string) string, sc *StationConfig, m domain.Med
 		out[k] = d
 	}
 	return out
+}
+
+// classItems checks that a section's class_items name water parameters, each
+// once; whether they are GB 3838 items is the rules compiler's check, as the
+// registry does not load the standards.
+func (b *builder) classItems(at func(string) string, ci *ClassItemsConfig) ClassItems {
+	if ci == nil {
+		return ClassItems{}
+	}
+	if len(ci.Add) == 0 && len(ci.Exclude) == 0 {
+		b.ps.Addf(at("class_items"), "give add, exclude or both")
+		return ClassItems{}
+	}
+	seen := map[string]string{}
+	check := func(list string, keys []string) []string {
+		var out []string
+		for j, k := range keys {
+			path := at(fmt.Sprintf("class_items.%s[%d]", list, j))
+			p, ok := LookupParam(k)
+			switch first, dup := seen[k]; {
+			case !ok:
+				b.ps.Addf(path, "unknown parameter %q", k)
+			case p.Medium != domain.Water:
+				b.ps.Addf(path, "%s is not a water parameter", k)
+			case dup:
+				b.ps.Addf(path, "%s is already in class_items.%s", k, first)
+			default:
+				seen[k] = list
+				out = append(out, k)
+			}
+		}
+		return out
+	}
+	return ClassItems{Add: check("add", ci.Add), Exclude: check("exclude", ci.Exclude)}
 }
 
 func (b *builder) units(at func(string) string, sc *StationConfig) map[string]string {

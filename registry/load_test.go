@@ -339,6 +339,34 @@ func TestCompileWithInjectedEnv(t *testing.T) {
 
 func ptr[T any](v T) *T { return &v }
 
+func TestClassItems(t *testing.T) {
+	c := Config{Stations: []StationConfig{{
+		ID: "w1", Name: "测试", Medium: "water", Kind: KindMunicipal, River: "北江",
+		City: "清远", District: "清城区", Lat: ptr(23.7), Lon: ptr(113.0), TargetClass: "III", Lake: true,
+		Params:     map[string]string{"ph": "1h", "tn": "4h"},
+		ClassItems: &ClassItemsConfig{Add: []string{"tn"}, Exclude: []string{"fcoli", "cu"}},
+	}, {
+		ID: "w2", Name: "测试二", Medium: "water", Kind: KindMunicipal, River: "北江",
+		City: "清远", District: "清城区", Lat: ptr(23.7), Lon: ptr(113.0), TargetClass: "III",
+		Params: map[string]string{"ph": "1h"},
+	}}}
+	r, err := c.Compile("mem.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w1, _ := r.Station("w1")
+	if !slices.Equal(w1.ClassItems.Add, []string{"tn"}) || !slices.Equal(w1.ClassItems.Exclude, []string{"fcoli", "cu"}) {
+		t.Errorf("w1 class items = %+v, want add [tn] exclude [fcoli cu]", w1.ClassItems)
+	}
+	c.Stations[0].ClassItems.Add[0] = "tp"
+	if w1.ClassItems.Add[0] != "tn" {
+		t.Error("the registry shares the class_items slice with the config")
+	}
+	if w2, _ := r.Station("w2"); !w2.ClassItems.IsZero() {
+		t.Errorf("w2 class items = %+v, want the default", w2.ClassItems)
+	}
+}
+
 func TestParseClass(t *testing.T) {
 	for in, want := range map[string]int{"1": 1, "5": 5, "I": 1, "ii": 2, "III": 3, "iv": 4, "V": 5, "Ⅱ": 2, " IV ": 4} {
 		if got, ok := parseClass(in); !ok || got != want {

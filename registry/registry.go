@@ -38,10 +38,14 @@ type Station struct {
 	CoordsApprox bool
 	// TargetClass is the GB 3838 target class 1..5 for water sections, 0 for air.
 	TargetClass int
-	// Lake selects the lake/reservoir total-phosphorus column of GB 3838.
+	// Lake marks a lake or reservoir (湖、库): GB 3838 then uses its own
+	// total-phosphorus column, and total nitrogen has class limits.
 	Lake bool
 	// DrinkingSource is true for sections that are, or feed, a drinking-water intake.
 	DrinkingSource bool
+	// ClassItems changes the items of the section's GB 3838 evaluation from
+	// the standard's default set; zero means the default.
+	ClassItems ClassItems
 	// Params lists the canonical parameters the station reports, with the
 	// expected reporting interval of each.
 	Params map[string]time.Duration
@@ -64,6 +68,16 @@ type Station struct {
 	// Note records what is unconfirmed about this station.
 	Note string
 }
+
+// ClassItems is a section's change to the items of its GB 3838
+// single-factor evaluation: the canonical parameter keys to add to the
+// standard's default set and to exclude from it.
+type ClassItems struct {
+	Add, Exclude []string
+}
+
+// IsZero reports whether the section uses the standard's default set.
+func (c ClassItems) IsZero() bool { return len(c.Add) == 0 && len(c.Exclude) == 0 }
 
 // HJ212Identity is a datalogger's MN and access password. Password is a
 // secret: it never appears in logs or errors.

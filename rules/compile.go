@@ -18,6 +18,7 @@ import (
 	"github.com/qingliu/qingliu/registry"
 	"github.com/qingliu/qingliu/standards"
 	"github.com/qingliu/qingliu/standards/aqi"
+	"github.com/qingliu/qingliu/standards/water"
 )
 
 // Rule kinds (the kind: field).
@@ -217,6 +218,7 @@ func (c *Config) Compile(file string, reg *registry.Registry, std *standards.Set
 		}
 	}
 	maint := cc.maintenance(c.Maintenance)
+	classItems := cc.classItems()
 	if c.Propagation != nil {
 		set.prop = cc.propagation(c.Propagation)
 	}
@@ -225,7 +227,8 @@ func (c *Config) Compile(file string, reg *registry.Registry, std *standards.Set
 	}
 
 	for _, st := range reg.Stations() {
-		p := &stationPlan{st: st, city: attributedCity(reg, st, set.jurisdictions), slot: map[string]int{}, maint: maint[st.ID]}
+		p := &stationPlan{st: st, city: attributedCity(reg, st, set.jurisdictions), slot: map[string]int{}, maint: maint[st.ID],
+			classItems: classItems[st.ID]}
 		set.byID[st.ID] = p
 		set.plans = append(set.plans, p)
 	}
@@ -251,6 +254,57 @@ func (c *Config) Compile(file string, reg *registry.Registry, std *standards.Set
 		set.maxWindow = max(set.maxWindow, p.maxWindow)
 	}
 	return set, nil
+}
+
+// classItems compiles each water section's class_items (stations.yaml)
+// against the GB 3838 table into the set of items its water class is
+// evaluated over. A section without class_items is absent: the table's
+// default set (the 21 items of 环办[2011]22号).
+func (cc *compiler) classItems() map[string]water.ItemSet {
+	tab := cc.std.Water
+	if tab == nil {
+		return nil
+	}
+	out := map[string]water.ItemSet{}
+	for _, st := range cc.reg.Stations() {
+		ci := st.ClassItems
+		if ci.IsZero() {
+			continue
+		}
+		at := func(list string, j int) string { return fmt.Sprintf("station %s class_items.%s[%d]", st.ID, list, j) }
+		def := tab.DefaultItems()
+		set := def
+		for j, k := range ci.Add {
+			one, err := tab.ItemSet(k)
+			info, _ := tab.Item(k)
+			switch {
+			case err != nil:
+				cc.ps.Addf(at("add", j), "%s is not a %s item with class limits", k, tab.Standard())
+			case info.LakeOnly && !st.Lake:
+				cc.ps.Addf(at("add", j), "%s has limits for lakes and reservoirs only, but the station is not lake: true", k)
+			case def&one != 0:
+				cc.ps.Addf(at("add", j), "%s is evaluated by default", k)
+			default:
+				set |= one
+			}
+		}
+		for j, k := range ci.Exclude {
+			one, err := tab.ItemSet(k)
+			switch {
+			case err != nil:
+				cc.ps.Addf(at("exclude", j), "%s is not a %s item with class limits", k, tab.Standard())
+			case def&one == 0:
+				cc.ps.Addf(at("exclude", j), "%s is not evaluated by default", k)
+			default:
+				set &^= one
+			}
+		}
+		if set == 0 {
+			cc.ps.Addf("station "+st.ID+" class_items", "excludes every item")
+		}
+		out[st.ID] = set
+	}
+	return out
 }
 
 // attributedCity is the jurisdiction of a station: its city when that is

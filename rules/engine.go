@@ -412,7 +412,7 @@ func (e *Engine) classify(p *stationPlan, ss *stationState, b *binding, t int64,
 		}
 	}
 	target := water.Class(p.st.TargetClass)
-	if err := e.set.std.Water.ClassifyInto(&e.wres, e.vals, water.Options{Target: target, Lake: p.st.Lake}); err != nil || e.wres.Class == water.None {
+	if err := e.set.std.Water.ClassifyInto(&e.wres, e.vals, water.Options{Target: target, Lake: p.st.Lake, Items: p.classItems}); err != nil || e.wres.Class == water.None {
 		return false
 	}
 	if e.series != nil {

@@ -575,3 +575,73 @@ func TestShippedRulesCompile(t *testing.T) {
 		t.Errorf("rules %v, propagation %v", set.Rules(), set.prop != nil)
 	}
 }
+
+// classItemsRegistry is a lake section that also evaluates total nitrogen
+// and a river section that leaves total phosphorus out, by their
+// class_items in the registry, plus one with the given class_items.
+func classItemsRegistry(t *testing.T, extra *registry.ClassItemsConfig, extraLake bool) *registry.Registry {
+	t.Helper()
+	lat, lon := 23.7, 113.0
+	st := func(id string, lake bool, ci *registry.ClassItemsConfig) registry.StationConfig {
+		return registry.StationConfig{ID: id, Name: id, Medium: "water", Kind: registry.KindMunicipal, River: "北江",
+			City: "清远", District: "清城区", Lat: &lat, Lon: &lon, TargetClass: "III", Lake: lake, ClassItems: ci,
+			Params: map[string]string{"ph": "1h", "nh3n": "1h", "tp": "1h", "tn": "1h"}}
+	}
+	c := registry.Config{Stations: []registry.StationConfig{
+		st("lk", true, &registry.ClassItemsConfig{Add: []string{"tn"}}),
+		st("rv", false, &registry.ClassItemsConfig{Exclude: []string{"tp"}}),
+		st("plain", false, nil),
+	}}
+	if extra != nil {
+		c.Stations = append(c.Stations, st("x", extraLake, extra))
+	}
+	reg, err := c.Compile("stations.yaml", func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reg
+}
+
+func TestWaterClassSectionItems(t *testing.T) {
+	_, std := fixtures(t)
+	set, err := Parse("test.yaml", []byte("rules:\n  - {name: wq, kind: water-class}\n"), classItemsRegistry(t, nil, false), std)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runSteps(t, set, []step{
+		// tn 1.2 is class IV at a lake: evaluated there by class_items, so
+		// the section is IV against its target III.
+		{0, "lk", v("nh3n", 0.4, "tp", 0.02, "tn", 1.2), nil, []string{"firing blue wq/lk"}},
+		// tp 0.5 is 劣V, but the section excludes tp; a river's tn has no class.
+		{0, "rv", v("nh3n", 0.4, "tp", 0.5, "tn", 5), nil, nil},
+		// The same values at a section with the default items.
+		{0, "plain", v("nh3n", 0.4, "tp", 0.5, "tn", 5), nil, []string{"firing orange wq/plain"}},
+	})
+}
+
+func TestWaterClassSectionItemsProblems(t *testing.T) {
+	_, std := fixtures(t)
+	tests := []struct {
+		ci   registry.ClassItemsConfig
+		lake bool
+		want string
+	}{
+		{registry.ClassItemsConfig{Add: []string{"tn"}}, false,
+			"test.yaml: station x class_items.add[0]: tn has limits for lakes and reservoirs only, but the station is not lake: true"},
+		{registry.ClassItemsConfig{Add: []string{"nh3n", "cond"}, Exclude: []string{"temp", "fcoli"}}, true, strings.Join([]string{
+			"test.yaml: station x class_items.add[0]: nh3n is evaluated by default",
+			"test.yaml: station x class_items.add[1]: cond is not a GB 3838-2002 item with class limits",
+			"test.yaml: station x class_items.exclude[0]: temp is not a GB 3838-2002 item with class limits",
+			"test.yaml: station x class_items.exclude[1]: fcoli is not evaluated by default",
+		}, "\n")},
+		{registry.ClassItemsConfig{Exclude: []string{"ph", "do", "codmn", "cod", "bod5", "nh3n", "tp", "cu", "zn", "f", "se",
+			"as", "hg", "cd", "cr6", "pb", "cn", "phenol", "oil", "las", "sulfide"}}, false,
+			"test.yaml: station x class_items: excludes every item"},
+	}
+	for _, tt := range tests {
+		_, err := Parse("test.yaml", []byte("rules:\n  - {name: wq, kind: water-class}\n"), classItemsRegistry(t, &tt.ci, tt.lake), std)
+		if err == nil || err.Error() != tt.want {
+			t.Errorf("class_items %+v (lake %v): err =\n%v\nwant\n%s", tt.ci, tt.lake, err, tt.want)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/qingliu/qingliu/registry"
 	"github.com/qingliu/qingliu/standards"
+	"github.com/qingliu/qingliu/standards/water"
 )
 
 // stationPlan is what the Set does with one station's readings: the
@@ -25,6 +26,7 @@ type stationPlan struct {
 	aqi         []int   // aqi bindings (hourly and daily)
 	dead        []int   // deadman bindings
 	maint       []maintWindow
+	classItems  water.ItemSet // the section's evaluated GB 3838 items (class_items); zero is the default
 	hops        []registry.Hop
 	crossBorder bool
 	maxWindow   time.Duration
