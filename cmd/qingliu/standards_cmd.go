@@ -247,15 +247,51 @@ An all-zero record has AQI 0 and level 1 (HJ 633-2026's level 1 reads 1–50).`,
 }
 
 type waterOutput struct {
-	Class       water.Class            `json:"class"`
-	Status      string                 `json:"status"`
-	Items       map[string]water.Class `json:"items"`
-	Exceeding   map[string]*float64    `json:"exceeding"`
-	MeetsTarget bool                   `json:"meets_target"`
-	Target      water.Class            `json:"target"`
-	Lake        bool                   `json:"lake,omitempty"`
-	Reference   map[string]water.Class `json:"reference,omitempty"`
-	Ignored     []string               `json:"ignored,omitempty"`
+	Class       water.Class             `json:"class"`
+	Status      string                  `json:"status"`
+	Items       jsonObject[water.Class] `json:"items"`
+	Exceeding   jsonObject[*float64]    `json:"exceeding"`
+	MeetsTarget bool                    `json:"meets_target"`
+	Target      water.Class             `json:"target"`
+	Lake        bool                    `json:"lake,omitempty"`
+	Reference   jsonObject[water.Class] `json:"reference,omitzero"`
+	Ignored     []string                `json:"ignored,omitempty"`
+}
+
+// jsonObject is a JSON object whose members keep the order they were added
+// in: water-class prints items in the order of its arguments, as the
+// interface of issue 3 shows, where a Go map would sort them.
+type jsonObject[V any] struct {
+	keys []string
+	vals []V
+}
+
+func (o *jsonObject[V]) add(k string, v V) {
+	o.keys = append(o.keys, k)
+	o.vals = append(o.vals, v)
+}
+
+// IsZero makes omitzero drop an empty object.
+func (o jsonObject[V]) IsZero() bool { return len(o.keys) == 0 }
+
+// MarshalJSON writes the members in order; an empty object is {}.
+func (o jsonObject[V]) MarshalJSON() ([]byte, error) {
+	b := []byte{'{'}
+	for i, k := range o.keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		kb, err := json.Marshal(k)
+		if err != nil {
+			return nil, err
+		}
+		vb, err := json.Marshal(o.vals[i])
+		if err != nil {
+			return nil, err
+		}
+		b = append(append(append(b, kb...), ':'), vb...)
+	}
+	return append(b, '}'), nil
 }
 
 func newWaterClassCmd() *cobra.Command {
@@ -266,15 +302,23 @@ func newWaterClassCmd() *cobra.Command {
 		Short: "Classify surface water by GB 3838-2002 (single-factor evaluation)",
 		Long: `Classify one section's values by GB 3838-2002: the class of each item, the
 section class (the worst evaluated item), its qualitative status, and the
-items worse than the target class with their exceedance multiple (超标倍数).
+items worse than the target class with their exceedance multiple (超标倍数,
+(C − limit)/limit, for do (limit − C)/limit, two decimals; null for ph,
+whose range has no multiple).
+
+--target is the section's 水质目标, III when not given: III is the last class
+fit for drinking-water sources (grade-2 protection zones), fisheries and
+swimming (GB 3838-2002 §3), and the line between the good (I–III) and the
+polluted classes in national assessments.
 
 Items use Qingliu's keys (ph do codmn cod bod5 nh3n tp tn cu zn f se as hg cd
 cr6 pb cn phenol oil las sulfide fcoli) in canonical units: mg/L, fcoli 个/L,
 ph dimensionless. A unit may follow the value (nh3n=1.2mg/L); a unit other
-than the canonical one is refused, never converted. fcoli, and tn with
---lake, are classified for reference but are not evaluated unless --items
-says so; tn has limits for lakes and reservoirs only, so without --lake it
-is ignored like temp.`,
+than the canonical one is refused, never converted. Values must be finite
+and non-negative. fcoli, and tn with --lake, are classified for reference
+but are not evaluated unless --items says so; tn has limits for lakes and
+reservoirs only, so without --lake it is ignored like temp. Items are
+printed in the order given.`,
 		Example: "  qingliu water-class --target III nh3n=1.2 do=4.5 tp=0.15 codmn=5",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			tc, err := water.ParseClass(target)
@@ -293,13 +337,27 @@ is ignored like temp.`,
 				return err
 			}
 			tab := set.Water
-			out := waterOutput{Target: tc, Lake: lake, Items: map[string]water.Class{}, Exceeding: map[string]*float64{}}
+			var unknown []string
+			for _, k := range keys {
+				if _, ok := tab.Item(k); !ok {
+					unknown = append(unknown, strconv.Quote(k))
+				}
+			}
+			if len(unknown) > 0 {
+				var known []string
+				for _, it := range tab.Items() {
+					known = append(known, it.Key)
+				}
+				noun := "item"
+				if len(unknown) > 1 {
+					noun = "items"
+				}
+				return badInputf("water-class: unknown %s %s (want %s)", noun, strings.Join(unknown, ", "), strings.Join(known, " "))
+			}
+			out := waterOutput{Target: tc, Lake: lake}
 			in := make(map[string]water.Value, len(keys))
 			for _, k := range keys {
-				info, ok := tab.Item(k)
-				if !ok {
-					return badInputf("water-class: unknown item %q", k)
-				}
+				info, _ := tab.Item(k)
 				u, given := units[k]
 				if !given {
 					u = info.Unit
@@ -330,21 +388,25 @@ is ignored like temp.`,
 				return badInputf("water-class: %w", err)
 			}
 			out.Class, out.Status, out.MeetsTarget = r.Class, r.Status, r.MeetsTarget
-			for _, it := range r.Items {
-				if !it.Evaluated {
-					if out.Reference == nil {
-						out.Reference = map[string]water.Class{}
+			byKey := make(map[string]*water.Item, len(r.Items))
+			for i := range r.Items {
+				byKey[r.Items[i].Key] = &r.Items[i]
+			}
+			for _, k := range keys {
+				it, ok := byKey[k]
+				switch {
+				case !ok:
+				case !it.Evaluated:
+					out.Reference.add(k, it.Class)
+				default:
+					out.Items.add(k, it.Class)
+					if it.Exceeds {
+						var m *float64
+						if it.HasMultiple {
+							m = &it.Multiple
+						}
+						out.Exceeding.add(k, m)
 					}
-					out.Reference[it.Key] = it.Class
-					continue
-				}
-				out.Items[it.Key] = it.Class
-				if it.Exceeds {
-					var m *float64
-					if it.HasMultiple {
-						m = &it.Multiple
-					}
-					out.Exceeding[it.Key] = m
 				}
 			}
 			return writeStandardsJSON(cmd.OutOrStdout(), out)
@@ -352,7 +414,7 @@ is ignored like temp.`,
 	}
 	addStandardsFlag(cmd, &dir)
 	cmd.Flags().StringVar(&target, "target", "III", "the section's target class (水质目标), I–V")
-	cmd.Flags().BoolVar(&lake, "lake", false, "lake or reservoir: use the 湖、库 total-phosphorus limits")
+	cmd.Flags().BoolVar(&lake, "lake", false, "lake or reservoir: use the 湖、库 total-phosphorus limits and classify tn")
 	cmd.Flags().StringVar(&items, "items", "", "comma-separated items to evaluate instead of the standard's 21")
 	return cmd
 }

@@ -211,6 +211,52 @@ func TestStandardsWaterClassCmd(t *testing.T) {
 	}
 }
 
+// TestStandardsWaterClassExactOutput checks the issue's example byte for
+// byte (items in the order given), with the fields we add after it.
+func TestStandardsWaterClassExactOutput(t *testing.T) {
+	_, raw, err := runStandardsCmd(t, newWaterClassCmd, "--target", "III", "nh3n=1.2", "do=4.5", "tp=0.15", "codmn=5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const issue = `{"class":"IV","status":"轻度污染","items":{"nh3n":"IV","do":"IV","tp":"III","codmn":"III"},"exceeding":{"nh3n":0.2,"do":0.1},"meets_target":false`
+	if want := issue + `,"target":"III"}` + "\n"; raw != want {
+		t.Errorf("output\n%s\nwant\n%s", raw, want)
+	}
+}
+
+// TestStandardsWaterClassBoundaries: a value exactly at a limit meets that
+// class, the next representable value above it does not; multiples print
+// as their two-decimal value (0.2, not 0.19999999999999996).
+func TestStandardsWaterClassBoundaries(t *testing.T) {
+	tests := []struct {
+		args      []string
+		items     string
+		exceeding string
+	}{
+		{[]string{"nh3n=0.5"}, `{"nh3n":"II"}`, `{}`},
+		{[]string{"nh3n=0.50000000001"}, `{"nh3n":"III"}`, `{}`},
+		{[]string{"nh3n=1.0"}, `{"nh3n":"III"}`, `{}`},
+		{[]string{"nh3n=1.00000000001"}, `{"nh3n":"IV"}`, `{"nh3n":0}`},
+		{[]string{"cod=15"}, `{"cod":"I"}`, `{}`},
+		{[]string{"--target", "I", "cu=1.0"}, `{"cu":"II"}`, `{"cu":99}`},
+		{[]string{"do=7.5", "ph=6"}, `{"do":"I","ph":"I"}`, `{}`},
+		{[]string{"do=4.99999999999", "ph=9.00000000001"}, `{"do":"IV","ph":"劣V"}`, `{"do":0,"ph":null}`},
+		{[]string{"--target", "II", "tp=0.12", "do=5.4"}, `{"tp":"III","do":"III"}`, `{"tp":0.2,"do":0.1}`},
+		{[]string{"--lake", "--target", "IV", "tp=0.3"}, `{"tp":"劣V"}`, `{"tp":2}`},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			got, raw, err := runStandardsCmd(t, newWaterClassCmd, tt.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got["items"], jsonLiteral(t, tt.items)) || !reflect.DeepEqual(got["exceeding"], jsonLiteral(t, tt.exceeding)) {
+				t.Errorf("items %v exceeding %v, want %s %s\n%s", got["items"], got["exceeding"], tt.items, tt.exceeding, raw)
+			}
+		})
+	}
+}
+
 func TestStandardsLevelCmd(t *testing.T) {
 	tests := []struct {
 		args []string
@@ -288,8 +334,23 @@ func TestStandardsBadInputExit2(t *testing.T) {
 		{"aqi before any version", newAQICmd, []string{"--time", "2010-01-01T00:00:00+08:00", "pm25=10"}, "no AQI standard in force"},
 		{"aqi unknown flag", newAQICmd, []string{"--colour"}, "unknown flag"},
 		{"aqi bad standards dir", newAQICmd, []string{"--standards", "testdata/nowhere", "--time", "2025-06-01T12:00:00+08:00", "pm25=1"}, "load standards"},
-		{"water unknown item", newWaterClassCmd, []string{"cond=300"}, "unknown item"},
-		{"water foreign unit", newWaterClassCmd, []string{"hg=0.05ug/L"}, "not the canonical unit mg/L"},
+		{"water unknown item", newWaterClassCmd, []string{"cond=300"}, `unknown item "cond" (want temp ph do`},
+		{"water unknown items named together", newWaterClassCmd, []string{"cond=300", "nh3n=1", "NH4=1"}, `unknown items "cond", "nh4"`},
+		{"water no items", newWaterClassCmd, []string{"--target", "II"}, "at least one ITEM=VALUE"},
+		{"water missing =", newWaterClassCmd, []string{"nh3n"}, `argument "nh3n": want KEY=VALUE`},
+		{"water empty key", newWaterClassCmd, []string{"=1"}, "want KEY=VALUE"},
+		{"water not a number", newWaterClassCmd, []string{"nh3n=abc"}, "not a number"},
+		{"water empty value", newWaterClassCmd, []string{"nh3n="}, "not a number"},
+		{"water NaN", newWaterClassCmd, []string{"nh3n=NaN"}, "not a number"},
+		{"water Inf", newWaterClassCmd, []string{"do=+Inf"}, "not a number"},
+		{"water overflow", newWaterClassCmd, []string{"do=1e400"}, "finite non-negative"},
+		{"water negative", newWaterClassCmd, []string{"nh3n=-0.1"}, "finite non-negative"},
+		{"water duplicate", newWaterClassCmd, []string{"nh3n=1", "NH3N=2"}, "nh3n given twice"},
+		{"water trailing junk is a unit", newWaterClassCmd, []string{"nh3n=1.2.3"}, `water item nh3n: unit ".3" is not the canonical unit mg/L`},
+		{"water empty target", newWaterClassCmd, []string{"--target", "", "nh3n=1"}, "--target"},
+		{"water target VI", newWaterClassCmd, []string{"--target", "VI", "nh3n=1"}, "--target"},
+		{"water foreign unit", newWaterClassCmd, []string{"hg=0.05ug/L"}, `water item hg: unit "ug/L" is not the canonical unit mg/L`},
+		{"water unit on ph", newWaterClassCmd, []string{"ph=7mg/L"}, `water item ph: unit "mg/L" is not the canonical unit 1`},
 		{"water bad target", newWaterClassCmd, []string{"--target", "劣V", "nh3n=1"}, "--target"},
 		{"water bad items", newWaterClassCmd, []string{"--items", "nh3n,temp", "nh3n=1"}, "--items"},
 		{"water tn evaluated at a river", newWaterClassCmd, []string{"--items", "nh3n,tn", "tn=1"}, "tn applies to lakes and reservoirs only"},
