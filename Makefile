@@ -52,6 +52,10 @@ fuzz:
 	$(GO) test ./ingest -run '^$$' -fuzz FuzzHJ212Handle -fuzztime 60s
 	$(GO) test ./internal/mqttgate -run '^$$' -fuzz FuzzFramer -fuzztime 60s
 	$(GO) test ./internal/mqttgate -run '^$$' -fuzz FuzzParseConnect -fuzztime 60s
+	$(GO) test ./standards/water -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 60s
+	$(GO) test ./standards/water -run '^$$' -fuzz FuzzParseClass -fuzztime 60s
+	$(GO) test ./cmd/qingliu -run '^$$' -fuzz FuzzParseAssignments -fuzztime 60s
+	$(GO) test ./cmd/qingliu -run '^$$' -fuzz FuzzWaterClassCmd -fuzztime 60s
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -30,14 +30,24 @@ func FuzzParse(f *testing.F) {
 		f.Add(data)
 	}
 	f.Add([]byte("kind: water\nitems: [{key: x, unit: mg/L, direction: max, limits: [1, 2, 3, 4, 5]}]\n"))
+	f.Add([]byte("kind: water\nitems: [{key: x, unit: mg/L, direction: max, limits: [1, 2, 3, 4, 5], lake_only: true}]\nevaluated: [x]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		tab, err := Parse("fuzz.yaml", data)
 		if err != nil {
 			return
 		}
 		for _, it := range tab.Items() {
-			if _, err := tab.Classify(map[string]float64{it.Key: 1}, Options{Target: III}); err != nil {
-				t.Fatalf("classify %s: %v", it.Key, err)
+			for _, lake := range []bool{false, true} {
+				r, err := tab.Classify(map[string]float64{it.Key: 1}, Options{Target: III, Lake: lake})
+				if err != nil {
+					t.Fatalf("classify %s (lake %v): %v", it.Key, lake, err)
+				}
+				if r.Class != None && !r.Class.Valid() {
+					t.Fatalf("classify %s (lake %v): invalid class %d", it.Key, lake, r.Class)
+				}
+				if c, err := tab.ItemClass(it.Key, 1, lake); err != nil || (c != None && !c.Valid()) {
+					t.Fatalf("ItemClass(%s, 1, lake %v) = %d, %v", it.Key, lake, c, err)
+				}
 			}
 		}
 	})

@@ -147,7 +147,7 @@ func compile(name string, f *file) (*Table, error) {
 	units := map[string]bool{}
 	for i, fi := range f.Items {
 		path := fmt.Sprintf("items[%d]", i)
-		it := item{key: fi.Key, name: fi.NameZh, unit: fi.Unit, no: fi.No, dir: directions[fi.Direction], lakeOnly: fi.LakeOnly}
+		it := item{key: fi.Key, name: fi.NameZh, unit: fi.Unit, no: fi.No, dir: directions[fi.Direction]}
 		switch {
 		case !reKey.MatchString(fi.Key):
 			ps.Addf(path+".key", "%q is not a short lower-case key", fi.Key)
@@ -173,8 +173,11 @@ func compile(name string, f *file) (*Table, error) {
 				ps.Addf(path+".lake_only", "only for direction max or min")
 			case fi.LakeLimits != nil:
 				ps.Addf(path+".lake_only", "a lake-only item has one column: give limits, not lake_limits")
-			case i < MaxItems:
-				t.lakeOnly |= 1 << uint(i)
+			default:
+				it.lakeOnly = true
+				if i < MaxItems {
+					t.lakeOnly |= 1 << uint(i)
+				}
 			}
 		}
 		t.items = append(t.items, it)
