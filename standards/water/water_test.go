@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -361,6 +362,14 @@ func TestUnits(t *testing.T) {
 	if err := tab.CheckUnit("hg", "ug/L"); !errors.Is(err, ErrUnit) {
 		t.Errorf("CheckUnit(hg, ug/L) = %v, want ErrUnit", err)
 	}
+	// The refusal names the item, the unit it came in and the one it needs.
+	_, err := tab.ClassifyUnits(map[string]Value{"nh3n": {0.4, "mg/L"}, "cd": {3, "µg/L"}}, Options{})
+	if want := `water item cd: unit "µg/L" is not the canonical unit mg/L`; err == nil || err.Error() != want {
+		t.Errorf("ClassifyUnits(cd in µg/L) = %v, want %s", err, want)
+	}
+	if err := tab.CheckUnit("chla", "µg/L"); err == nil || !strings.Contains(err.Error(), `"chla"`) {
+		t.Errorf("CheckUnit(chla) = %v, want the item named", err)
+	}
 	if err := tab.CheckUnit("chla", "µg/L"); !errors.Is(err, ErrUnknownItem) {
 		t.Errorf("CheckUnit(chla) = %v, want ErrUnknownItem", err)
 	}
@@ -424,17 +433,26 @@ func TestMonotone(t *testing.T) {
 			}
 		}
 	}
-	keys := []string{"do", "codmn", "nh3n", "tp", "cd", "oil"}
-	for n := 0; n < 2000; n++ {
+	keys := []string{"do", "codmn", "nh3n", "tp", "tn", "cd", "oil"}
+	tnToo, err := tab.ItemSet("do", "codmn", "nh3n", "tp", "tn", "cd", "oil")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := 0; n < 4000; n++ {
+		// Half the draws are a lake that also evaluates tn.
+		opts := Options{Target: Class(1 + rng.IntN(5))}
+		if n%2 == 1 {
+			opts.Lake, opts.Items = true, tnToo
+		}
 		vals := map[string]float64{}
 		for _, k := range keys {
-			lo, hi, _ := tab.Limit(k, V, false)
+			lo, hi, _ := tab.Limit(k, V, true)
 			if math.IsInf(hi, 1) {
 				hi = lo * 4 // dissolved oxygen
 			}
 			vals[k] = rng.Float64() * hi * 1.5
 		}
-		base, err := tab.Classify(vals, Options{Target: III})
+		base, err := tab.Classify(vals, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -448,12 +466,12 @@ func TestMonotone(t *testing.T) {
 		} else {
 			worse[k] = vals[k] * (1 + rng.Float64())
 		}
-		got, err := tab.Classify(worse, Options{Target: III})
+		got, err := tab.Classify(worse, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.Class < base.Class || got.MaxMultiple() < base.MaxMultiple() {
-			t.Fatalf("worsening %s in %v: class %s → %s, multiple %v → %v", k, vals, base.Class, got.Class, base.MaxMultiple(), got.MaxMultiple())
+		if got.Class < base.Class || got.MaxMultiple() < base.MaxMultiple() || (!base.MeetsTarget && got.MeetsTarget) {
+			t.Fatalf("worsening %s in %v (%+v): class %s → %s, multiple %v → %v", k, vals, opts, base.Class, got.Class, base.MaxMultiple(), got.MaxMultiple())
 		}
 	}
 }
