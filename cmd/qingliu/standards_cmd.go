@@ -117,7 +117,7 @@ type aqiOutput struct {
 	Level     *int              `json:"level"`
 	Category  *string           `json:"category"`
 	Primary   []string          `json:"primary"`
-	IAQI      map[string]int    `json:"iaqi"`
+	IAQI      jsonObject[int]   `json:"iaqi"`
 	Color     string            `json:"color,omitempty"`
 	Period    aqi.Period        `json:"period"`
 	Exceeding *[]string         `json:"exceeding,omitempty"`
@@ -206,16 +206,17 @@ An all-zero record has AQI 0 and level 1 (HJ 633-2026's level 1 reads 1–50).`,
 				return badInputf("aqi: %w", err)
 			}
 			r := v.Compute(p, conc)
-			out := aqiOutput{Standard: r.Standard, Period: p, IAQI: map[string]int{}, Primary: r.Primary()}
+			out := aqiOutput{Standard: r.Standard, Period: p, Primary: r.Primary()}
 			for _, k := range keys {
 				if !v.Accepts(p, k) {
 					out.Ignored = append(out.Ignored, k)
 				}
 			}
+			iaqi := map[string]int{}
 			for _, s := range r.Subs() {
 				switch s.State {
 				case aqi.Computed:
-					out.IAQI[s.Key] = s.IAQI
+					iaqi[s.Key] = s.IAQI
 					if s.BeyondTop {
 						out.BeyondTop = append(out.BeyondTop, s.Key)
 					}
@@ -226,6 +227,14 @@ An all-zero record has AQI 0 and level 1 (HJ 633-2026's level 1 reads 1–50).`,
 						out.Replaced = map[string]string{}
 					}
 					out.Replaced[s.Key] = s.ReplacedBy
+				}
+			}
+			// iaqi in the order of the arguments, as the issue shows it
+			// (pm25, pm10, …), then any the report derived, sorted.
+			for _, k := range slices.Concat(keys, slices.Sorted(maps.Keys(iaqi))) {
+				if v, ok := iaqi[k]; ok {
+					out.IAQI.add(k, v)
+					delete(iaqi, k)
 				}
 			}
 			if r.Published {

@@ -224,6 +224,19 @@ func TestStandardsWaterClassExactOutput(t *testing.T) {
 	}
 }
 
+// TestStandardsAQIExactOutput: the issue's example begins the output as the
+// issue prints it, iaqi in the order of the arguments.
+func TestStandardsAQIExactOutput(t *testing.T) {
+	_, raw, err := runStandardsCmd(t, newAQICmd, "--time", "2025-06-01T12:00:00+08:00", "--period", "24h", "pm25=45", "pm10=60", "so2=10", "no2=30", "co=0.8", "o3_8h=90")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const issue = `{"standard":"HJ633-2012","aqi":63,"level":2,"category":"良","primary":["pm25"],"iaqi":{"pm25":63,"pm10":55,"so2":10,"no2":38,"co":20,"o3_8h":45}`
+	if !strings.HasPrefix(raw, issue) {
+		t.Errorf("output\n%s\nwant it to begin\n%s", raw, issue)
+	}
+}
+
 // TestStandardsWaterClassBoundaries: a value exactly at a limit meets that
 // class, the next representable value above it does not; multiples print
 // as their two-decimal value (0.2, not 0.19999999999999996).
