@@ -56,6 +56,14 @@ fuzz:
 	$(GO) test ./standards/water -run '^$$' -fuzz FuzzParseClass -fuzztime 60s
 	$(GO) test ./cmd/qingliu -run '^$$' -fuzz FuzzParseAssignments -fuzztime 60s
 	$(GO) test ./cmd/qingliu -run '^$$' -fuzz FuzzWaterClassCmd -fuzztime 60s
+	# The table parsers' seeds are whole YAML files: with the default 60 s
+	# minimisation per new input a 60 s run would do a handful of executions.
+	$(GO) test ./standards/aqi -run '^$$' -fuzz FuzzParseVersion -fuzztime 60s -fuzzminimizetime 2s
+	$(GO) test ./standards/aqi -run '^$$' -fuzz FuzzParseValidity -fuzztime 60s -fuzzminimizetime 2s
+	$(GO) test ./standards/aqi -run '^$$' -fuzz FuzzCompute -fuzztime 60s
+	$(GO) test ./standards/severity -run '^$$' -fuzz FuzzParse -fuzztime 60s -fuzzminimizetime 2s
+	$(GO) test ./domain -run '^$$' -fuzz FuzzParseLevel -fuzztime 60s
+	$(GO) test ./registry -run '^$$' -fuzz FuzzUnits -fuzztime 60s
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
