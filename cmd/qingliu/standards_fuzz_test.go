@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"math"
 	"strings"
 	"testing"
@@ -52,21 +51,10 @@ func FuzzWaterClassCmd(f *testing.F) {
 		}
 		// Flags like --help are cobra's business; the arguments are items.
 		args = append(args, "--", a, b)
-		cmd := newWaterClassCmd()
-		var out, errOut strings.Builder
-		cmd.SetOut(&out)
-		cmd.SetErr(&errOut)
-		cmd.SetArgs(append([]string{"--standards", testStandards}, args...))
-		err := cmd.Execute()
-		if err != nil {
-			if exitCode(err) != 2 || strings.Contains(err.Error(), "\n") || out.Len() != 0 {
-				t.Fatalf("%q: exit %d, error %q, stdout %q", args, exitCode(err), err, out.String())
-			}
-			return
-		}
-		var v map[string]any
-		if jerr := json.Unmarshal([]byte(out.String()), &v); jerr != nil || strings.Count(strings.TrimSpace(out.String()), "\n") != 0 {
-			t.Fatalf("%q: output is not one JSON line: %v\n%s", args, jerr, out.String())
+		// runStandardsCmd fails the test unless a success is one JSON line.
+		_, out, err := runStandardsCmd(t, newWaterClassCmd, args...)
+		if err != nil && (exitCode(err) != 2 || strings.Contains(err.Error(), "\n") || out != "") {
+			t.Fatalf("%q: exit %d, error %q, stdout %q", args, exitCode(err), err, out)
 		}
 	})
 }
