@@ -58,6 +58,25 @@ MSG
 cd "$ROOT"
 # EVENT (make run EVENT=station=bj-gaoqiao,param=nh3n,start=+1m,peak=3.5,duration=6h)
 # injects a pollution event that follows the river downstream.
+# The shipped routing.yaml sends every agency's webhooks, SMS and email to
+# loopback: the local sink receives them (signatures verified) so the
+# deliveries of a run can be read in data/alert-sink.jsonl.
+sink_pid=""
+if (exec 3<>/dev/tcp/127.0.0.1/9099) 2>/dev/null; then
+  echo "Something already answers on 127.0.0.1:9099; notifications go there"
+else
+  "$BIN" alert sink >"$ROOT/data/alert-sink.jsonl" 2>"$ROOT/data/alert-sink.log" &
+  sink_pid=$!
+  echo "Notifications (webhooks, SMS, email) are received by qingliu alert sink: tail -f data/alert-sink.jsonl"
+fi
+stop_all() {
+  if [ -n "$sink_pid" ]; then
+    kill "$sink_pid" 2>/dev/null || true
+    wait "$sink_pid" 2>/dev/null || true
+  fi
+  stop_influx
+}
+trap stop_all EXIT
 "$BIN" up --sim ${QINGLIU_EVENT:+--event "$QINGLIU_EVENT"} &
 up_pid=$!
 trap 'kill -INT $up_pid 2>/dev/null; wait $up_pid; exit 130' INT TERM
