@@ -5,6 +5,9 @@
 //   - registry and standards import only domain, internal/conf and YAML.
 //   - the stages (ingest, writer, rules, alert) never import each other; they
 //     share only domain, registry, standards and internal/bus.
+//   - report (the analysts' reports) is pure: it imports only domain,
+//     registry and standards, never a stage, the bus or an InfluxDB client;
+//     the command fetches the points.
 //   - only cmd/qingliu wires stages together; nothing imports cmd/ or e2e.
 package arch
 
@@ -66,6 +69,13 @@ func TestImportRules(t *testing.T) {
 			case rel == "registry" || strings.HasPrefix(rel, "standards"):
 				if own && irel != "domain" && irel != "internal/conf" && !strings.HasPrefix(irel, "standards") {
 					t.Errorf("%s imports %s: registry and standards may import only domain and internal/conf", rel, irel)
+				}
+			case rel == "report":
+				if own && irel != "domain" && irel != "registry" && !strings.HasPrefix(irel, "standards") {
+					t.Errorf("report imports %s: report may import only domain, registry and standards", irel)
+				}
+				if strings.Contains(imp, "influxdb") {
+					t.Errorf("report imports %s: the InfluxDB query belongs to the command", imp)
 				}
 			}
 			if own && (strings.HasPrefix(irel, "cmd/") || irel == "e2e") {
