@@ -61,6 +61,7 @@ func newRootCmd() *cobra.Command {
 		newAQICmd(),
 		newWaterClassCmd(),
 		newLevelCmd(),
+		newReportCmd(),
 		newHJ212Cmd(),
 		newRulesCmd(),
 		newGenCmd(),
