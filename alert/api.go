@@ -41,6 +41,7 @@ func (s *Service) Mount(mux Mux) *API {
 	h := func(op string, auth bool, f func(w http.ResponseWriter, r *http.Request, ag *Agency) (int, any)) http.Handler {
 		return a.wrap(op, auth, f)
 	}
+	mux.Handle("GET /api/v1/whoami", h("whoami", true, a.whoami))
 	mux.Handle("GET /api/v1/alerts", h("list", true, a.list))
 	mux.Handle("GET /api/v1/alerts/{id}", h("get", true, a.get))
 	mux.Handle("POST /api/v1/alerts/{id}/ack", h("ack", true, a.ack))
@@ -166,6 +167,18 @@ func (a *API) read(ctx context.Context, f func()) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	return a.s.do(ctx, f)
+}
+
+// Whoami is the agency a token belongs to, for a client (the console) to
+// say who is signed in.
+type Whoami struct {
+	Agency string `json:"agency"`
+	Name   string `json:"name"`
+	NameEN string `json:"name_en,omitempty"`
+}
+
+func (a *API) whoami(_ http.ResponseWriter, _ *http.Request, ag *Agency) (int, any) {
+	return http.StatusOK, Whoami{Agency: ag.ID, Name: ag.Name, NameEN: ag.NameEN}
 }
 
 // AlertSummary is one alert in a list.

@@ -548,3 +548,18 @@ func TestEscalationTimerAndSilenceAndReplicas(t *testing.T) {
 		t.Fatalf("gz webhook got %v (want the red and its overdue re-notification)", ids)
 	}
 }
+
+func TestWhoamiNamesTheTokensAgency(t *testing.T) {
+	g := newRig(t)
+	p := g.start("a1", nil)
+	code, b := p.call(t, "GET", "/api/v1/whoami", "token-qy-0123456789", nil)
+	var w Whoami
+	if code != 200 || json.Unmarshal(b, &w) != nil || w.Agency != "qy" || w.Name != "清远市生态环境局" {
+		t.Fatalf("whoami: %d %s", code, b)
+	}
+	for _, tok := range []string{"", "token-qy-wrong"} {
+		if code, b := p.call(t, "GET", "/api/v1/whoami", tok, nil); code != 401 || !strings.Contains(string(b), "missing or unknown bearer token") {
+			t.Fatalf("whoami with %q: %d %s", tok, code, b)
+		}
+	}
+}
