@@ -52,6 +52,7 @@ trap 'exit 130' INT TERM
 
 cat <<MSG
 Qingliu is starting: MQTT 127.0.0.1:1883, NATS 127.0.0.1:4222, HTTP http://127.0.0.1:8080 (/metrics, /readyz).
+Duty console:    http://127.0.0.1:8080/console/  (sign in with an agency token from configs/routing.yaml, e.g. dev-token-guangzhou-0001)
 Query the rows:  curl -s 'http://127.0.0.1:8086/query?db=qingliu' --data-urlencode 'q=SELECT * FROM water ORDER BY time DESC LIMIT 5'
 Ctrl-C stops everything.
 MSG

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/qingliu/qingliu/alert"
+	"github.com/qingliu/qingliu/alert/console"
 	"github.com/qingliu/qingliu/alert/notify"
 	"github.com/qingliu/qingliu/registry"
 )
@@ -32,8 +33,8 @@ func loadRouting(path string, reg *registry.Registry) (*alert.Routing, error) {
 }
 
 // newAlertService builds the alert service over the JetStream objects b, on
-// connection nc (for receivers of kind nats), and mounts its API on the
-// admin server.
+// connection nc (for receivers of kind nats), and mounts its API and the
+// console on the admin server.
 func newAlertService(e *env, nc *nats.Conn, b alert.Bus, prom prometheus.Registerer) (*alert.Service, error) {
 	path := e.cfg.Path(e.cfg.Files.Routing)
 	rt, err := loadRouting(path, e.reg)
@@ -47,6 +48,8 @@ func newAlertService(e *env, nc *nats.Conn, b alert.Bus, prom prometheus.Registe
 		return nil, badInput(fmt.Errorf("alert receivers: %w", err))
 	}
 	svc.Mount(e.admin)
+	// The duty officers' console calls this API from the same origin.
+	console.New().Mount(e.admin)
 	e.admin.AddCheck("alert", true, svc.Ready)
 	return svc, nil
 }
