@@ -10,7 +10,7 @@ INFLUXD := $(TOOLS)/influxd
 BIN     := $(CURDIR)/bin/qingliu
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build run test test-short deps tools lint fuzz bench bench-e2e clean check
+.PHONY: all build run test test-short deps test-deps tools lint fuzz bench bench-e2e clean check
 
 all: build
 
@@ -27,13 +27,16 @@ $(INFLUXD):
 deps: tools
 	@scripts/deps.sh
 
+test-deps: tools
+	@scripts/deps.sh --browser
+
 run: build deps
 	@QINGLIU_EVENT="$(EVENT)" scripts/run.sh $(BIN)
 
 check: build
 	$(BIN) check
 
-test: deps
+test: test-deps
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 	$(GO) test -count=1 -race -timeout 20m ./...

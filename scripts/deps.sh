@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Installs what the tests and `make run` need beyond Go: Mosquitto and
-# Chromium (the console's browser test drives it headless) from Debian
-# packages (the InfluxDB build is a Makefile target).
+# Installs what the tests and `make run` need beyond Go from Debian
+# packages: Mosquitto, and with --browser (make test) Chromium, which the
+# console's browser test drives headless. The InfluxDB build is a Makefile
+# target.
 set -euo pipefail
+browser=false
+[ "${1:-}" = "--browser" ] && browser=true
 need=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)
-command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 ||
-  command -v google-chrome >/dev/null 2>&1 || need+=(chromium)
+if $browser; then
+  command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 ||
+    command -v google-chrome >/dev/null 2>&1 || need+=(chromium)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]} from Debian packages"
   SUDO=""
