@@ -386,6 +386,15 @@ func checkSameTransitions(t *testing.T, got, want []alertMsg) {
 	}
 	if len(got) != len(want) {
 		t.Errorf("%d transitions, want %d", len(got), len(want))
+		// Name the surplus, so that a failure says which transitions
+		// (a repeat, or one the reference had not yet stored) differ.
+		longer, which := got, "got"
+		if len(want) > len(got) {
+			longer, which = want, "want"
+		}
+		for _, m := range longer[min(len(got), len(want)):] {
+			t.Logf("only in %s: %s (kind %s, rule %s, emitted %s)", which, key(m), m.tr.Kind, m.tr.Rule, m.tr.Emitted.Format(time.RFC3339Nano))
+		}
 	}
 	for i := range min(len(got), len(want)) {
 		if key(got[i]) != key(want[i]) {
