@@ -373,6 +373,7 @@ func (s *Stage) readPublished(ctx context.Context, rs *runState) error {
 	if err != nil {
 		return fmt.Errorf("rules: read %s: %w", bus.StreamAlerts, err)
 	}
+	empty := 0
 	for seq := from - 1; seq < last; {
 		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(2*time.Second))
 		if err != nil {
@@ -406,11 +407,31 @@ func (s *Stage) readPublished(ctx context.Context, rs *runState) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			break // the rest aged out of the stream meanwhile
+			// An empty fetch is a slow server as often as messages that aged
+			// out: stopping early would publish again every transition not
+			// read back. Stop only when the stream holds nothing after seq.
+			info, err := st.Info(ctx)
+			if err != nil {
+				return fmt.Errorf("rules: stream %s info: %w", bus.StreamAlerts, err)
+			}
+			if info.State.Msgs == 0 || info.State.LastSeq <= seq || info.State.FirstSeq > last {
+				break
+			}
+			empty++
+			if empty >= maxEmptyFetches {
+				return fmt.Errorf("rules: read %s: nothing delivered after sequence %d of %d in %d fetches", bus.StreamAlerts, seq, last, empty)
+			}
+			continue
 		}
+		empty = 0
 	}
 	return nil
 }
+
+// maxEmptyFetches bounds how long readPublished waits on a stream that
+// says it holds messages but delivers none (2 s per fetch): failing the
+// start is better than publishing transitions a second time.
+const maxEmptyFetches = 30
 
 // finishReplay ends the replay: every series continues after the highest
 // sequence already published, even one the replay did not regenerate (a
