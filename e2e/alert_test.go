@@ -136,16 +136,7 @@ func TestAlertServiceUserStory(t *testing.T) {
 	}
 	t.Cleanup(nc.Close)
 	js, _ := jetstream.New(nc)
-	publish := func(tr domain.Transition) {
-		t.Helper()
-		b, _ := json.Marshal(tr)
-		m := nats.NewMsg(bus.AlertSubject(tr.Station, tr.Rule))
-		m.Header.Set(bus.HdrMsgID, tr.MsgID())
-		m.Data = b
-		if _, err := js.PublishMsg(t.Context(), m); err != nil {
-			t.Fatal(err)
-		}
-	}
+	publish := func(tr domain.Transition) { t.Helper(); publishTransition(t, js, tr) }
 	now := time.Now()
 	joint := domain.Transition{AlertID: "river/joint/nh3n-high/bj-gaoqiao/nh3n", Seq: 1, At: now, Emitted: now, Rule: "river",
 		Kind: "joint", Station: "bj-shijiao", Parameter: "nh3n", Status: domain.Firing, Level: domain.Red, Value: 3.2,
@@ -210,4 +201,20 @@ func TestAlertServiceUserStory(t *testing.T) {
 	// InfluxDB's alerts measurement: see alert.TestHistoryWritesOnePointPerTransition
 	// (in-process); its end-to-end check here is left open (see the report).
 	_ = influx
+}
+
+// publishTransition stores tr on ALERTS as the rules stage does: its
+// subject, and alert_id:seq as the message id.
+func publishTransition(t *testing.T, js jetstream.JetStream, tr domain.Transition) {
+	t.Helper()
+	b, err := json.Marshal(tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := nats.NewMsg(bus.AlertSubject(tr.Station, tr.Rule))
+	m.Header.Set(bus.HdrMsgID, tr.MsgID())
+	m.Data = b
+	if _, err := js.PublishMsg(t.Context(), m); err != nil {
+		t.Fatal(err)
+	}
 }

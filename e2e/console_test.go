@@ -23,7 +23,6 @@ import (
 	"github.com/qingliu/qingliu/alert"
 	"github.com/qingliu/qingliu/alert/notify"
 	"github.com/qingliu/qingliu/domain"
-	"github.com/qingliu/qingliu/internal/bus"
 	"github.com/qingliu/qingliu/internal/testenv"
 )
 
@@ -135,13 +134,7 @@ func TestConsoleDutyOfficer(t *testing.T) {
 		Kind: "joint", Station: "bj-shijiao", Parameter: "nh3n", Status: domain.Firing, Level: domain.Orange, Value: 2.4,
 		Jurisdictions: []string{"广州", "清远"}, Joint: true, SummaryZH: summary,
 		SummaryEN: "Beijiang Shijiao ammonia orange warning, owned jointly by Guangzhou and Qingyuan"}
-	b, _ := json.Marshal(tr)
-	m := nats.NewMsg(bus.AlertSubject(tr.Station, tr.Rule))
-	m.Header.Set(bus.HdrMsgID, tr.MsgID())
-	m.Data = b
-	if _, err := js.PublishMsg(t.Context(), m); err != nil {
-		t.Fatal(err)
-	}
+	publishTransition(t, js, tr)
 	ref := alert.RefOf(tr.AlertID)
 	row := `#alert-rows tr[data-ref="` + ref + `"]`
 	const qy = "dev-token-qingyuan-0001"
