@@ -44,6 +44,7 @@ func (s *Service) Mount(mux Mux) *API {
 	mux.Handle("GET /api/v1/whoami", h("whoami", true, a.whoami))
 	mux.Handle("GET /api/v1/alerts", h("list", true, a.list))
 	mux.Handle("GET /api/v1/alerts/{id}", h("get", true, a.get))
+	mux.Handle("GET /api/v1/events", h("events", true, a.events))
 	mux.Handle("POST /api/v1/alerts/{id}/ack", h("ack", true, a.ack))
 	mux.Handle("POST /api/v1/alerts/{id}/unack", h("unack", true, a.unack))
 	mux.Handle("POST /api/v1/alerts/{id}/comments", h("comment", true, a.comment))
@@ -103,6 +104,10 @@ func clientKey(r *http.Request) string {
 func (a *API) wrap(op string, auth bool, f func(w http.ResponseWriter, r *http.Request, ag *Agency) (int, any)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		code, body := a.serve(r, auth, f, w)
+		if code == 0 { // f wrote the answer itself (an event stream)
+			a.s.m.api.WithLabelValues(op, "200").Inc()
+			return
+		}
 		a.s.m.api.WithLabelValues(op, strconv.Itoa(code)).Inc()
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
 		if code == http.StatusTooManyRequests {
@@ -360,6 +365,7 @@ func (a *API) modify(ctx context.Context, id string, op func(rec *Record) error)
 			return
 		}
 		a.s.cache[rec.Ref] = &entry{rec: nr, rev: rev}
+		a.s.publishChange(rec, nr)
 		out = nr
 	})
 	if err != nil {
@@ -618,6 +624,7 @@ func (a *API) createSilence(_ http.ResponseWriter, r *http.Request, ag *Agency) 
 			return
 		}
 		a.s.silences[sl.ID] = &silEntry{s: sl, rev: rev}
+		a.s.hub.publish(Event{What: "silence", Silence: sl.ID})
 		code, body = http.StatusCreated, SilenceView{sl, sl.State(now)}
 	})
 	if err != nil {
@@ -662,6 +669,7 @@ func (a *API) expireSilence(_ http.ResponseWriter, r *http.Request, ag *Agency) 
 			return
 		}
 		a.s.silences[id] = &silEntry{s: sl, rev: rev}
+		a.s.hub.publish(Event{What: "silence", Silence: id})
 		code, body = http.StatusOK, SilenceView{sl, sl.State(now)}
 	})
 	if err != nil {

@@ -12,6 +12,8 @@ type metrics struct {
 	leader        prometheus.Gauge
 	api           *prometheus.CounterVec
 	storeErrors   prometheus.Counter
+	sseClients    prometheus.Gauge
+	sseDropped    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -34,7 +36,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Alert API requests by operation and status code."}, []string{"op", "code"}),
 		storeErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "qingliu_alert_store_errors_total",
 			Help: "Failed writes to the alert store or outbox (the batch is retried)."}),
+		sseClients: prometheus.NewGauge(prometheus.GaugeOpts{Name: "qingliu_alert_sse_clients",
+			Help: "Open event streams (GET /api/v1/events)."}),
+		sseDropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "qingliu_alert_sse_dropped_total",
+			Help: "Event streams ended because the client fell behind (told to resync)."}),
 	}
-	reg.MustRegister(m.transitions, m.notifications, m.sendSeconds, m.outbox, m.records, m.firing, m.leader, m.api, m.storeErrors)
+	reg.MustRegister(m.transitions, m.notifications, m.sendSeconds, m.outbox, m.records, m.firing, m.leader, m.api, m.storeErrors,
+		m.sseClients, m.sseDropped)
 	return m
 }

@@ -44,9 +44,13 @@ type Options struct {
 	LeaseTTL time.Duration
 	// MaxBatch bounds the transitions handled in one store round.
 	MaxBatch int
-	Prom     prometheus.Registerer
-	Log      *slog.Logger
-	Now      func() time.Time
+	// MaxEventStreams caps the open GET /api/v1/events streams (256);
+	// EventBuffer is each stream's backlog before it is dropped (256).
+	MaxEventStreams int
+	EventBuffer     int
+	Prom            prometheus.Registerer
+	Log             *slog.Logger
+	Now             func() time.Time
 }
 
 // Service is the alert service: it consumes ALERTS, keeps the alert
@@ -76,6 +80,7 @@ type Service struct {
 	leader  atomic.Bool
 	ready   atomic.Bool
 	kick    chan struct{}
+	hub     *hub
 }
 
 type silEntry struct {
@@ -102,6 +107,12 @@ func New(o Options) (*Service, error) {
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 512
 	}
+	if o.MaxEventStreams <= 0 {
+		o.MaxEventStreams = 256
+	}
+	if o.EventBuffer <= 0 {
+		o.EventBuffer = 256
+	}
 	if o.Instance == "" {
 		o.Instance = "alert"
 	}
@@ -112,6 +123,7 @@ func New(o Options) (*Service, error) {
 		cache: map[string]*entry{}, silences: map[string]*silEntry{},
 		cmds: make(chan func()), msgs: make(chan jetstream.Msg, 2*o.MaxBatch), updates: make(chan kvUpdate, 1024),
 		kick: make(chan struct{}, 1)}
+	s.hub = newHub(s.m, o.MaxEventStreams, o.EventBuffer)
 	ns, err := s.buildNotifiers(o.Routing)
 	if err != nil {
 		return nil, err
@@ -257,6 +269,7 @@ func (s *Service) Run(ctx context.Context) error {
 	s.ready.Store(true)
 	s.log.Info("alert service running", "records", len(s.cache), "silences", len(s.silences), "instance", s.opts.Instance)
 	err = s.loop(gctx)
+	s.hub.close() // the event streams end with the service, not with the HTTP server's grace period
 	cancel()
 	wg.Wait()
 	s.ready.Store(false)
@@ -333,7 +346,13 @@ func (s *Service) applyUpdate(u kvUpdate) {
 			s.log.Error("alert record unreadable; skipped", "key", u.key, "err", err)
 			return
 		}
+		var old *Record
+		if e, ok := s.cache[u.key]; ok {
+			old = e.rec
+		}
 		s.cache[u.key] = &entry{rec: r, rev: u.rev}
+		// Another replica's change (ours come back with a revision we have).
+		s.publishChange(old, r)
 	case "silences":
 		if e, ok := s.silences[u.key]; ok && e.rev >= u.rev {
 			return
@@ -348,6 +367,7 @@ func (s *Service) applyUpdate(u kvUpdate) {
 			return
 		}
 		s.silences[u.key] = &silEntry{s: &sl, rev: u.rev}
+		s.hub.publish(Event{What: "silence", Silence: u.key})
 	}
 }
 
@@ -589,11 +609,33 @@ func (s *Service) handle(ctx context.Context, msgs []jetstream.Msg) {
 		s.failBatch(ctx, "outbox", err, acks, restore)
 		return
 	}
+	before := make(map[string]*Record, len(work))
+	for ref := range work {
+		if old, ok := saved[ref]; ok {
+			if old != nil {
+				before[ref] = old.rec
+			}
+		} else if e := s.cache[ref]; e != nil {
+			before[ref] = e.rec
+		}
+	}
 	if err := s.writeRecords(ctx, work, saved); err != nil {
 		s.failBatch(ctx, "alert store", err, acks, restore)
 		return
 	}
 	ackAll(acks)
+	for ref := range work {
+		s.publishChange(before[ref], s.cache[ref].rec)
+	}
+}
+
+// publishChange tells the event streams about a change from old (nil: a new
+// alert) to r that a duty officer sees. It runs on the loop and never
+// blocks.
+func (s *Service) publishChange(old, r *Record) {
+	if ev, ok := recordEvent(old, r); ok {
+		s.hub.publish(ev)
+	}
 }
 
 func ackAll(ms []jetstream.Msg) {

@@ -162,6 +162,7 @@ type rig struct {
 	joint   *hook
 	mail    *mailbox
 	ackWait time.Duration
+	tune    func(*Options) // if set, adjusts the options of every start
 }
 
 const rigRouting = `
@@ -272,9 +273,13 @@ func (g *rig) start(name string, override map[string]Notifier) *running {
 	g.t.Helper()
 	nc := g.conn(name)
 	js, _ := jetstream.New(nc)
-	s, err := New(Options{Routing: g.rt, Registry: g.reg, Bus: testBus(g.t.Context(), g.t, js, g.ackWait), NATS: nc,
+	o := Options{Routing: g.rt, Registry: g.reg, Bus: testBus(g.t.Context(), g.t, js, g.ackWait), NATS: nc,
 		Notifiers: override, Instance: name, LeaseTTL: 3 * time.Second, Prom: prometheus.NewRegistry(),
-		Log: testenv.Logger(g.t).With("component", "alert", "instance", name)})
+		Log: testenv.Logger(g.t).With("component", "alert", "instance", name)}
+	if g.tune != nil {
+		g.tune(&o)
+	}
+	s, err := New(o)
 	if err != nil {
 		g.t.Fatal(err)
 	}
