@@ -97,9 +97,11 @@ func browser(t *testing.T, timeout time.Duration) (context.Context, func() []str
 // TestConsoleDutyOfficer drives the web console of `qingliu up` in headless
 // Chromium against the real alert service on the embedded NATS server: a
 // joint warning published on ALERTS appears with its colour and both
-// agencies; 清远's duty officer acknowledges it (the API then says 清远
-// acknowledged and 广州 did not), opens its detail, makes and expires a
-// maintenance window; a wrong token gets the API's refusal in the banner.
+// agencies, the page says it is live, and a warning published after
+// sign-in arrives by the event stream; 清远's duty officer acknowledges the
+// joint warning (the API then says 清远 acknowledged and 广州 did not), opens
+// its detail, makes and expires a maintenance window; a wrong token gets the
+// API's refusal in the banner.
 func TestConsoleDutyOfficer(t *testing.T) {
 	start := time.Now()
 	// Receivers go to a local sink, not to whatever listens on the shipped
@@ -141,18 +143,32 @@ func TestConsoleDutyOfficer(t *testing.T) {
 
 	// / sends the browser to the console; sign in as 清远.
 	css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
-	do(t, ctx, "sign in and see the joint warning",
-		chromedp.Navigate("http://"+p.http+"/"),
+	do(t, ctx, "open /", chromedp.Navigate("http://"+p.http+"/"), chromedp.WaitVisible(css("#token")))
+	if url := value(t, ctx, "location", chromedp.Location()); url != "http://"+p.http+"/console/" {
+		t.Errorf("/ led to %s", url)
+	}
+	// Polling every 10 minutes: within this test only the event stream
+	// brings changes that the page did not make itself.
+	do(t, ctx, "sign in and see the joint warning, live",
+		chromedp.Navigate("http://"+p.http+"/console/?poll=600"),
 		chromedp.WaitVisible(css("#token")),
 		chromedp.SendKeys(css("#token"), qy),
 		chromedp.Click(css("#signin-submit")),
 		chromedp.WaitVisible(css(row+` .badge.lvl-orange`)),
 		chromedp.WaitVisible(css(row+` li[data-agency="gz"].unacked`)),
 		chromedp.WaitVisible(css(row+` li[data-agency="qy"].unacked.mine`)),
+		chromedp.WaitVisible(css(`#live[data-mode="live"]`)),
 	)
-	if url := value(t, ctx, "location", chromedp.Location()); url != "http://"+p.http+"/console/" {
-		t.Errorf("/ led to %s", url)
+	if live := value(t, ctx, "live indicator", chromedp.Text(css("#live"))); !strings.Contains(live, "live") {
+		t.Fatalf("indicator %q, want live", live)
 	}
+	// A transition published now reaches the page by the stream.
+	later := tr
+	later.AlertID, later.Station, later.Level, later.Joint, later.Jurisdictions = "nh3n/bj-lixi/nh3n", "bj-lixi", domain.Yellow, false, []string{"清远"}
+	later.SummaryZH, later.SummaryEN = "黎溪氨氮黄色预警", "Lixi ammonia yellow warning"
+	publishTransition(t, js, later)
+	do(t, ctx, "the second transition appears",
+		chromedp.WaitVisible(css(`#alert-rows tr[data-ref="`+alert.RefOf(later.AlertID)+`"] .badge.lvl-yellow`)))
 	who := value(t, ctx, "agency", chromedp.Text(css("#who-name")))
 	badge := value(t, ctx, "badge", chromedp.Text(css(row+" .badge")))
 	colour := value(t, ctx, "colour", chromedp.Evaluate[string](`getComputedStyle(document.querySelector('`+row+` .badge')).backgroundColor`))

@@ -5,7 +5,15 @@
 'use strict';
 
 (function () {
-  const POLL_MS = 5000;
+  // Changes arrive on the event stream (GET /api/v1/events); the page polls
+  // every 5 s only while the stream is down. ?poll=N sets the poll interval
+  // in seconds (a test uses it to show that the stream does the work).
+  const POLL_MS = (() => {
+    const n = Number(new URLSearchParams(location.search).get('poll'));
+    return Number.isInteger(n) && n >= 1 && n <= 3600 ? n * 1000 : 5000;
+  })();
+  const STREAM_BACKOFF_MS = [1000, 2000, 5000, 10000, 30000];
+  const STREAM_SILENT_MS = 45000; // three missed heartbeats: reconnect
   const TOKEN_KEY = 'qingliu.token';
   const BY_KEY = 'qingliu.by';
 
@@ -38,6 +46,10 @@
     token: null,
     me: null, // {agency, name, name_en}
     timer: null,
+    live: false, // the event stream is open
+    stream: null, // AbortController of the open or opening stream
+    reconnect: null, // timer of the next stream attempt
+    failures: 0, // stream attempts failed in a row
     alerts: new Map(), // ref → alert
     ackTarget: null, // {ref, action}
     detailRef: null,
@@ -161,6 +173,7 @@
     $('sl-by').value = by;
     clearBanner();
     await refresh();
+    openStream();
   }
 
   // signOut forgets the token; keepBanner leaves the reason on screen.
@@ -171,6 +184,7 @@
     state.alerts.clear();
     if (state.timer) clearTimeout(state.timer);
     state.timer = null;
+    closeStream();
     for (const d of [$('ack-dialog'), $('detail-dialog')]) if (d.open) d.close();
     $('alert-rows').replaceChildren();
     $('silence-rows').replaceChildren();
@@ -185,9 +199,15 @@
 
   // ── polling ───────────────────────────────────────────────────────────
   let refreshing = false;
+  let again = false; // a change arrived while a refresh was running
   async function refresh() {
-    if (!state.token || refreshing) return;
+    if (!state.token) return;
+    if (refreshing) {
+      again = true;
+      return;
+    }
     refreshing = true;
+    again = false;
     if (state.timer) clearTimeout(state.timer);
     try {
       const [alerts, silences] = await Promise.all([
@@ -205,8 +225,120 @@
       handleError(err);
     } finally {
       refreshing = false;
-      if (state.token) state.timer = setTimeout(refresh, POLL_MS);
+      if (state.timer) clearTimeout(state.timer);
+      state.timer = null;
+      if (state.token && again) state.timer = setTimeout(refresh, 0);
+      else if (state.token && !state.live) state.timer = setTimeout(refresh, POLL_MS);
     }
+  }
+
+  // ── event stream ──────────────────────────────────────────────────────
+  // EventSource cannot send the Authorization header, so the stream is a
+  // fetch whose body is read and split into server-sent events here.
+  function setLive(live) {
+    state.live = live;
+    const ind = $('live');
+    ind.dataset.mode = live ? 'live' : 'polling';
+    ind.replaceChildren(live ? bi('实时', 'live') : bi('轮询', 'polling'));
+    ind.title = live ? '变化即时推送 changes arrive as they happen' : '每 ' + POLL_MS / 1000 + ' 秒刷新 refreshed every ' + POLL_MS / 1000 + ' s';
+  }
+
+  function closeStream() {
+    if (state.stream) state.stream.abort();
+    state.stream = null;
+    if (state.reconnect) clearTimeout(state.reconnect);
+    state.reconnect = null;
+    state.failures = 0;
+    setLive(false);
+  }
+
+  // streamDown falls back to polling and tries again after a backoff.
+  function streamDown() {
+    if (!state.token) return;
+    setLive(false);
+    if (!state.timer && !refreshing) refresh();
+    const base = STREAM_BACKOFF_MS[Math.min(state.failures, STREAM_BACKOFF_MS.length - 1)];
+    state.failures++;
+    if (state.reconnect) clearTimeout(state.reconnect);
+    state.reconnect = setTimeout(openStream, base / 2 + Math.random() * base / 2);
+  }
+
+  async function openStream() {
+    if (!state.token) return;
+    if (state.stream) state.stream.abort();
+    const ctl = new AbortController();
+    state.stream = ctl;
+    state.reconnect = null;
+    let watchdog = null;
+    const alive = () => {
+      if (watchdog) clearTimeout(watchdog);
+      watchdog = setTimeout(() => ctl.abort(), STREAM_SILENT_MS);
+    };
+    try {
+      const resp = await fetch('/api/v1/events', {
+        headers: { Accept: 'text/event-stream', Authorization: 'Bearer ' + state.token },
+        cache: 'no-store', credentials: 'omit', signal: ctl.signal,
+      });
+      if (resp.status === 401) {
+        handleError(new APIError(401, 'missing or unknown bearer token'));
+        return;
+      }
+      if (!resp.ok || !resp.body) throw new Error('event stream: ' + resp.status);
+      alive();
+      state.failures = 0;
+      setLive(true);
+      // Changes made while the stream was down.
+      refresh();
+      const reader = resp.body.getReader();
+      const dec = new TextDecoder();
+      let buf = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        alive();
+        buf += dec.decode(value, { stream: true }).replace(/\r\n?/g, '\n');
+        let i;
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          onFrame(buf.slice(0, i));
+          buf = buf.slice(i + 2);
+        }
+      }
+    } catch (_) {
+      // Aborted, refused or cut: handled below.
+    } finally {
+      if (watchdog) clearTimeout(watchdog);
+    }
+    // Still ours (not replaced, not closed by sign-out): the stream ended,
+    // failed or went silent.
+    if (state.stream === ctl) {
+      state.stream = null;
+      streamDown();
+    }
+  }
+
+  // onFrame handles one server-sent event: a change refreshes the list (and
+  // the open detail); resync (the stream fell behind or the service stops)
+  // refreshes everything before the stream ends.
+  function onFrame(text) {
+    let event = 'message';
+    let data = '';
+    for (const line of text.split('\n')) {
+      if (line.startsWith(':')) continue;
+      const c = line.indexOf(':');
+      const k = c < 0 ? line : line.slice(0, c);
+      const v = c < 0 ? '' : line.slice(c + 1).replace(/^ /, '');
+      if (k === 'event') event = v;
+      else if (k === 'data') data += (data ? '\n' : '') + v;
+    }
+    if (!data) return;
+    if (event === 'resync') {
+      refresh();
+      return;
+    }
+    let ev;
+    try { ev = JSON.parse(data); } catch (_) { return; }
+    refresh();
+    if (ev.ref && state.detailRef === ev.ref) openDetail(ev.ref);
   }
 
   function alertQuery() {
