@@ -4,18 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -826,8 +820,7 @@ func TestHJ212FloodDoesNotStarveOthers(t *testing.T) {
 }
 
 func TestHJ212TLS(t *testing.T) {
-	dir := t.TempDir()
-	caPEM, certFile, keyFile := selfSignedChain(t, dir)
+	caPEM, certFile, keyFile := selfSignedChain(t)
 	e := newHJEnv(t, HJ212Config{TLSCert: certFile, TLSKey: keyFile})
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(caPEM) {
@@ -852,53 +845,16 @@ func TestHJ212TLS(t *testing.T) {
 	})
 }
 
-// selfSignedChain writes a CA and a server certificate for 127.0.0.1 signed
-// by it; it returns the CA PEM and the server's cert and key files.
-func selfSignedChain(t *testing.T, dir string) ([]byte, string, string) {
+// selfSignedChain is testenv.NewPKI with the CA as PEM, for a client's
+// pool; the server's cert and key files are returned as they are.
+func selfSignedChain(t *testing.T) ([]byte, string, string) {
 	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	p := testenv.NewPKI(t)
+	caPEM, err := os.ReadFile(p.CAFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "qingliu test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "hj212"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile := filepath.Join(dir, "hj212.crt"), filepath.Join(dir, "hj212.key")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), certFile, keyFile
+	return caPEM, p.CertFile, p.KeyFile
 }
 
 // TestHJ212Shutdown: frames read before the stop are stored and acked, then

@@ -688,8 +688,7 @@ func TestPushOnMainListener(t *testing.T) {
 }
 
 func TestPushTLS(t *testing.T) {
-	dir := t.TempDir()
-	caPEM, certFile, keyFile := selfSignedChain(t, dir)
+	caPEM, certFile, keyFile := selfSignedChain(t)
 	cfg := pushTestConfig()
 	cfg.TLSCert, cfg.TLSKey = certFile, keyFile
 	e := newPushEnv(t, cfg)
