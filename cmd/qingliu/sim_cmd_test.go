@@ -2,13 +2,12 @@ package main
 
 import (
 	"bytes"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
-	"github.com/nats-io/nats-server/v2/server"
+	"github.com/qingliu/qingliu/internal/testenv"
 )
 
 const simTestStations = "../../configs/stations.yaml"
@@ -78,26 +77,8 @@ func TestSimParseStart(t *testing.T) {
 	}
 }
 
-// simTestBroker runs an embedded NATS server with MQTT and returns its URL.
-func simTestBroker(t *testing.T) string {
-	t.Helper()
-	opts := &server.Options{ServerName: "sim-cmd-test", Host: "127.0.0.1", Port: -1, JetStream: true,
-		StoreDir: t.TempDir(), NoLog: true, NoSigs: true}
-	opts.MQTT.Host, opts.MQTT.Port = "127.0.0.1", -1
-	s, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Start()
-	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	return fmt.Sprintf("tcp://127.0.0.1:%d", opts.MQTT.Port)
-}
-
 func TestSimCmdPublishes(t *testing.T) {
-	broker := simTestBroker(t)
+	broker := testenv.NATS(t).MQTTAddr()
 	received := make(chan string, 1000)
 	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID("sim-cmd-sub"))
 	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
