@@ -8,15 +8,7 @@ import (
 )
 
 func TestMQTTSecurityKeys(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "qingliu.yaml")
-	load := func(s string) (*Config, error) {
-		t.Helper()
-		if err := os.WriteFile(file, []byte(s), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return Load(file)
-	}
+	load, dir := yamlLoader(t)
 	c, err := load("files: {stations: s.yaml}\n")
 	if err != nil {
 		t.Fatal(err)
@@ -50,4 +42,18 @@ mqtt: {tls_ca_file: ca.pem}
 			t.Errorf("error %v: want %q", err, want)
 		}
 	}
+}
+
+// yamlLoader returns a function that writes its argument as qingliu.yaml in
+// a temp dir and loads it, and that dir.
+func yamlLoader(t *testing.T) (func(string) (*Config, error), string) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "qingliu.yaml")
+	return func(s string) (*Config, error) {
+		t.Helper()
+		if err := os.WriteFile(file, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return Load(file)
+	}, dir
 }

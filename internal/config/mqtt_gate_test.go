@@ -1,22 +1,13 @@
 package config
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
 
 func TestMQTTGateKeys(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "qingliu.yaml")
-	load := func(s string) (*Config, error) {
-		t.Helper()
-		if err := os.WriteFile(file, []byte(s), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return Load(file)
-	}
+	load, _ := yamlLoader(t)
 	c, err := load("files: {stations: s.yaml}\n")
 	if err != nil {
 		t.Fatal(err)
