@@ -158,6 +158,9 @@ func TestConsoleDutyOfficer(t *testing.T) {
 		chromedp.WaitVisible(css(row+` li[data-agency="gz"].unacked`)),
 		chromedp.WaitVisible(css(row+` li[data-agency="qy"].unacked.mine`)),
 		chromedp.WaitVisible(css(`#live[data-mode="live"]`)),
+		// Going live starts one refresh (changes made while the stream was
+		// down): once it is done, only an event can bring the next alert.
+		chromedp.WaitVisible(css(`#updated[data-busy="false"]`)),
 	)
 	if live := value(t, ctx, "live indicator", chromedp.Text(css("#live"))); !strings.Contains(live, "live") {
 		t.Fatalf("indicator %q, want live", live)

@@ -208,6 +208,7 @@
     }
     refreshing = true;
     again = false;
+    $('updated').dataset.busy = 'true';
     if (state.timer) clearTimeout(state.timer);
     try {
       const [alerts, silences] = await Promise.all([
@@ -225,6 +226,7 @@
       handleError(err);
     } finally {
       refreshing = false;
+      $('updated').dataset.busy = 'false';
       if (state.timer) clearTimeout(state.timer);
       state.timer = null;
       if (state.token && again) state.timer = setTimeout(refresh, 0);
