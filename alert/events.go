@@ -122,6 +122,14 @@ func (h *hub) drop(s *sub, reason string) {
 	close(s.done)
 }
 
+// idle reports whether no stream is open, so that the service can skip
+// building events nobody reads.
+func (h *hub) idle() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs) == 0
+}
+
 func (h *hub) publish(ev Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

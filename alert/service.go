@@ -609,14 +609,19 @@ func (s *Service) handle(ctx context.Context, msgs []jetstream.Msg) {
 		s.failBatch(ctx, "outbox", err, acks, restore)
 		return
 	}
-	before := make(map[string]*Record, len(work))
-	for ref := range work {
-		if old, ok := saved[ref]; ok {
-			if old != nil {
-				before[ref] = old.rec
+	// What the event streams compare against; nothing when none is open (a
+	// stream opened meanwhile starts with a full refresh anyway).
+	var before map[string]*Record
+	if !s.hub.idle() {
+		before = make(map[string]*Record, len(work))
+		for ref := range work {
+			if old, ok := saved[ref]; ok {
+				if old != nil {
+					before[ref] = old.rec
+				}
+			} else if e := s.cache[ref]; e != nil {
+				before[ref] = e.rec
 			}
-		} else if e := s.cache[ref]; e != nil {
-			before[ref] = e.rec
 		}
 	}
 	if err := s.writeRecords(ctx, work, saved); err != nil {
@@ -624,8 +629,10 @@ func (s *Service) handle(ctx context.Context, msgs []jetstream.Msg) {
 		return
 	}
 	ackAll(acks)
-	for ref := range work {
-		s.publishChange(before[ref], s.cache[ref].rec)
+	if before != nil {
+		for ref := range work {
+			s.publishChange(before[ref], s.cache[ref].rec)
+		}
 	}
 }
 
